@@ -1,0 +1,63 @@
+# The README's commands: `make demo` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CLUSTER_DIR ?= .cluster
+PYTEST_ARGS ?=
+
+.PHONY: help demo demo-down test test-fast lint format bench system-deps k8s cluster-up cluster-down crds clean
+
+help:
+	@echo "make demo        start the local control plane, the operator and an instance; ask the API"
+	@echo "make demo-down   stop what make demo started"
+	@echo "make test        install everything and run the whole test suite"
+	@echo "make lint        ruff and mypy"
+	@echo "make bench       run the benchmarks (tables on stdout, JSON in bench/results/)"
+	@echo "make cluster-up / cluster-down   the local control plane alone"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install -e ".[app,operator,dev]"
+	@touch $@
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+k8s: $(STAMP)
+	$(BIN)/repairgpt-operator dev-cluster build
+
+test: system-deps $(STAMP) k8s
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not cluster and not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+demo: system-deps $(STAMP)
+	@bash scripts/demo.sh
+
+demo-down:
+	@bash scripts/demo.sh down
+
+cluster-up: $(STAMP)
+	$(BIN)/repairgpt-operator dev-cluster up --dir $(CLUSTER_DIR)
+
+cluster-down: $(STAMP)
+	$(BIN)/repairgpt-operator dev-cluster down --dir $(CLUSTER_DIR)
+
+bench: system-deps $(STAMP) k8s
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

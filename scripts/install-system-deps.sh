@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that tests and the demo start as real servers, when absent.
+set -euo pipefail
+
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+    need+=(postgresql postgresql-client)
+fi
+command -v pg_dump >/dev/null 2>&1 || need+=(postgresql-client)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+command -v cmake >/dev/null 2>&1 || need+=(cmake)   # llama-cpp-python builds from source
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing Debian packages: ${need[*]}"
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${need[*]}" >&2; exit 1; }
+    sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+# The Debian package starts its own servers; tests start throwaway ones instead.
+for svc in redis-server postgresql; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        "${sudo[@]}" systemctl stop "$svc" || true
+    fi
+done
