@@ -18,8 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path_factory.mktemp("postgres")).init().start()
+def postgres_server() -> Iterator[PostgresServer]:
+    # Its own folder under /tmp, not pytest's: as root, the server runs as the `postgres` user,
+    # which cannot enter pytest's private temporary folders.
+    server = PostgresServer().init().start()
     yield server
     server.cleanup()
 

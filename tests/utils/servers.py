@@ -126,6 +126,25 @@ class PostgresServer:
             fh.write("\n".join(conf) + "\n")
         return self
 
+    def init_replica_of(self, primary: PostgresServer) -> PostgresServer:
+        """Make this server a streaming (hot standby) replica of `primary`."""
+        self._run(
+            str(self.bin_dir / "pg_basebackup"),
+            "-d", primary.url,
+            "-D", str(self.data_dir),
+            "-R",  # write primary_conninfo and standby.signal
+            "-X", "stream",
+            "-c", "fast",
+        )  # fmt: skip
+        conf = [
+            f"port = {self.port}",
+            f"unix_socket_directories = '{self.base_dir}'",
+            "hot_standby = on",
+        ]
+        with (self.data_dir / "postgresql.conf").open("a") as fh:
+            fh.write("\n".join(conf) + "\n")
+        return self
+
     def start(self) -> PostgresServer:
         self._run(
             str(self.bin_dir / "pg_ctl"),
