@@ -1,0 +1,1 @@
+"""Domain services of the API: retrieval, answer engines, cache and storage."""
