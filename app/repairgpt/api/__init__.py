@@ -1,0 +1,1 @@
+"""The HTTP layer: routers, dependencies, middleware and problem details."""

@@ -1,0 +1,265 @@
+"""ASGI middleware: metrics and access logs, then the gates that answer before routing."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import HTMLResponse
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from repairgpt.api.context import AppContext
+from repairgpt.api.problems import (
+    maintenance_page,
+    problem_response,
+    problem_type,
+    wants_html,
+)
+from repairgpt.services.cache import search_cache_key
+from repairgpt.services.ratelimit import NOT_FETCHED
+
+access_log = logging.getLogger("repairgpt.access")
+
+ALWAYS_OPEN = frozenset({"/health", "/metrics"})
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Chat answers keep working in read-only mode; they just are not saved.
+CHAT_MESSAGE_PATH = re.compile(r"^/api/v1/chat/sessions/[^/]+/messages(?:/stream)?/?$")
+UPLOAD_PATH = re.compile(r"^/api/v1/uploads/?$")
+MULTIPART_ALLOWANCE = 64 * 1024  # form boundaries and headers around the file itself
+UNMATCHED = "unmatched"
+SEARCH_PATH = "/api/v1/guides"
+
+
+class RouteTemplates:
+    """Maps a raw request path to its route template, e.g. /api/v1/guides/{guide_id}.
+
+    Built from the OpenAPI paths rather than router internals, so it also labels requests a
+    gate answered before routing, and it keeps metric label cardinality bounded.
+    """
+
+    def __init__(self, templates: Callable[[], Iterable[str]], *, cache_size: int = 4096) -> None:
+        self._templates = templates
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+        self._cache: dict[str, str] = {}
+        self._cache_size = cache_size
+
+    def _compile(self) -> list[tuple[re.Pattern[str], str]]:
+        templates = sorted(set(self._templates()), key=lambda t: (t.count("{"), -len(t)))
+        return [(compile_path(template)[0], template) for template in templates]
+
+    def match(self, path: str) -> str:
+        found = self._cache.get(path)
+        if found is not None:
+            return found
+        if self._compiled is None:
+            self._compiled = self._compile()
+        template = next((t for regex, t in self._compiled if regex.match(path)), UNMATCHED)
+        if len(self._cache) >= self._cache_size:
+            self._cache.clear()
+        self._cache[path] = template
+        return template
+
+
+class ObservabilityMiddleware:
+    """Counts and times every request by route template, and writes one access log line."""
+
+    def __init__(
+        self, app: ASGIApp, *, context: Callable[[], AppContext], templates: RouteTemplates
+    ) -> None:
+        self.app = app
+        self.context = context
+        self.templates = templates
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex[:16]
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id[:64])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            endpoint = self.templates.match(scope["path"])
+            method = scope["method"]
+            self.context().metrics.observe(
+                method=method, endpoint=endpoint, status=status, seconds=elapsed
+            )
+            path = scope["path"]
+            level = logging.DEBUG if path in QUIET_PATHS and status < 500 else logging.INFO
+            if access_log.isEnabledFor(level):
+                client = scope.get("client")
+                access_log.log(
+                    level,
+                    "%s %s %s",
+                    method,
+                    path,
+                    status,
+                    extra={
+                        "request_id": request_id[:64],
+                        "method": method,
+                        "path": path,
+                        "endpoint": endpoint,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )
+
+
+class GateMiddleware:
+    """Answers early: maintenance mode, rate limits, read-only mode, cached searches, and
+    uploads that declare more bytes than the limit."""
+
+    def __init__(self, app: ASGIApp, *, context: Callable[[], AppContext]) -> None:
+        self.app = app
+        self.context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = self.context()
+        settings = context.settings
+        path: str = scope["path"]
+        method: str = scope["method"]
+        headers = Headers(scope=scope)
+        retry_after = str(settings.retry_after_seconds)
+
+        if settings.maintenance_mode and path not in ALWAYS_OPEN:
+            if wants_html(headers.get("accept")):
+                page = HTMLResponse(
+                    maintenance_page(settings.maintenance_message),
+                    status_code=503,
+                    headers={"Retry-After": retry_after},
+                )
+                await page(scope, receive, send)
+                return
+            response = problem_response(
+                status=503,
+                title="Under maintenance",
+                detail=settings.maintenance_message,
+                type_=problem_type("maintenance"),
+                instance=path,
+                headers={"Retry-After": retry_after},
+            )
+            await response(scope, receive, send)
+            return
+
+        if not path.startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        # A repeated guide search is answered from the cache right here, before validation and
+        # routing; the route stores only valid responses, keyed on the raw query and the
+        # index version, so a hit is exactly what the route would have answered.
+        search_key = None
+        if method == "GET" and path == SEARCH_PATH and context.search_cache.ttl_seconds > 0:
+            search_key = search_cache_key(scope["query_string"], context.catalog.snapshot.version)
+        prefetched = NOT_FETCHED
+
+        rate_headers: dict[str, str] = {}
+        if context.limiter.enabled:
+            client = scope.get("client")
+            decision, prefetched = await context.limiter.hit_and_fetch(
+                client[0] if client else "unknown", search_key
+            )
+            rate_headers = {
+                "X-RateLimit-Limit": str(decision.limit),
+                "X-RateLimit-Remaining": str(decision.remaining),
+                "X-RateLimit-Reset": str(decision.retry_after),
+            }
+            if not decision.allowed:
+                response = problem_response(
+                    status=429,
+                    detail=(
+                        f"Rate limit of {decision.limit} requests per "
+                        f"{context.limiter.window_seconds} s exceeded; retry in "
+                        f"{decision.retry_after} s."
+                    ),
+                    type_=problem_type("rate-limited"),
+                    instance=path,
+                    headers={**rate_headers, "Retry-After": str(decision.retry_after)},
+                )
+                await response(scope, receive, send)
+                return
+
+        if (
+            settings.read_only_mode
+            and method in WRITE_METHODS
+            and not CHAT_MESSAGE_PATH.match(path)
+        ):
+            response = problem_response(
+                status=503,
+                title="Read-only mode",
+                detail=(
+                    "RepairGPT is running in read-only mode (the primary database is "
+                    "unavailable); writes are refused until it is back."
+                ),
+                type_=problem_type("read-only"),
+                instance=path,
+                headers={"Retry-After": retry_after},
+            )
+            await response(scope, receive, send)
+            return
+
+        if search_key is not None:
+            body = (
+                prefetched.value if prefetched.done else await context.search_cache.get(search_key)
+            )
+            if body is not None:
+                headers_out = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-cache", b"hit"),
+                    *(
+                        (name.lower().encode(), value.encode())
+                        for name, value in rate_headers.items()
+                    ),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers_out})
+                await send({"type": "http.response.body", "body": body})
+                return
+
+        if method == "POST" and UPLOAD_PATH.match(path):
+            declared = headers.get("content-length")
+            limit = settings.upload_max_bytes + MULTIPART_ALLOWANCE
+            if declared and declared.isdigit() and int(declared) > limit:
+                response = problem_response(
+                    status=413,
+                    detail=(
+                        f"The file is larger than the limit of {settings.upload_max_bytes} bytes."
+                    ),
+                    type_=problem_type("upload-too-large"),
+                    instance=path,
+                )
+                await response(scope, receive, send)
+                return
+
+        if not rate_headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in rate_headers.items():
+                    response_headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)

@@ -1,0 +1,1 @@
+"""One router per topic, gathered in repairgpt.api.main."""

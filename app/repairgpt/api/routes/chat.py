@@ -1,0 +1,231 @@
+"""Chat: sessions with bearer tokens, grounded answers, history, and a Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from repairgpt.api.context import AppContext
+from repairgpt.api.deps import BearerTokenDep, ContextDep, SessionDep
+from repairgpt.api.problems import ProblemError, problem_body
+from repairgpt.schemas import (
+    ChatAnswer,
+    ChatMessageCreate,
+    ChatMessagePublic,
+    ChatMessagesPublic,
+    ChatSessionCreate,
+    ChatSessionCreated,
+    CitationPublic,
+)
+from repairgpt.services import chat as chat_service
+from repairgpt.services.answer import Answer
+from repairgpt.services.retrieval import SearchHit, detect_language
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+SessionId = Annotated[str, Path(min_length=32, max_length=32, pattern="^[0-9a-f]{32}$")]
+READ_ONLY_NOTE = "RepairGPT is in read-only mode: this answer was not saved to the session history."
+NOT_SAVED_NOTE = "The database did not accept the write: this answer was not saved."
+HITS_PER_ANSWER = 3
+
+
+@router.post(
+    "/sessions",
+    response_model=ChatSessionCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Start a chat session",
+)
+def create_session(
+    session: SessionDep, body: ChatSessionCreate | None = None
+) -> ChatSessionCreated:
+    chat, token = chat_service.create_session(session=session, title=body.title if body else None)
+    session.commit()
+    return ChatSessionCreated(id=chat.id, token=token, created_at=chat.created_at)
+
+
+def _open_session(session: Session, session_id: str, token: str | None) -> None:
+    try:
+        chat_service.authenticate(session=session, session_id=session_id, token=token)
+    except chat_service.SessionNotFound:
+        raise ProblemError(
+            404, f"Chat session {session_id} does not exist.", slug="not-found"
+        ) from None
+    except chat_service.BadToken:
+        raise ProblemError(
+            401,
+            "This chat session needs 'Authorization: Bearer <token>' with the session's token.",
+            slug="invalid-token",
+            headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
+        ) from None
+
+
+def _prepare(
+    context: AppContext, session: Session, session_id: str, content: str
+) -> tuple[str, list[SearchHit], list[tuple[str, str]]]:
+    language = detect_language(content)
+    hits = context.catalog.snapshot.index.search(content, limit=HITS_PER_ANSWER)
+    past = chat_service.history(
+        session=session, session_id=session_id, turns=context.settings.chat_history_turns
+    )
+    return language, hits, past
+
+
+def _save(
+    context: AppContext, session: Session, session_id: str, question: str, answer: Answer
+) -> tuple[bool, str | None, int | None]:
+    """Store the exchange unless read-only; returns (saved, note, message id)."""
+    if context.settings.read_only_mode:
+        return False, READ_ONLY_NOTE, None
+    try:
+        message_id = chat_service.record_exchange(
+            session=session,
+            session_id=session_id,
+            question=question,
+            answer=answer.text,
+            citations=[
+                chat_service.CitationRecord(c.guide_id, c.source_id, c.title, c.url)
+                for c in answer.citations
+            ],
+            language=answer.language,
+            engine=answer.engine,
+        )
+        session.commit()
+    except DBAPIError as exc:
+        # The answer is still worth giving: a replica or a failing primary only loses history.
+        session.rollback()
+        log.warning("chat history not saved", extra={"error": type(exc.orig).__name__})
+        return False, NOT_SAVED_NOTE, None
+    return True, None, message_id
+
+
+def _answer_body(
+    session_id: str, answer: Answer, saved: bool, note: str | None, message_id: int | None
+) -> ChatAnswer:
+    return ChatAnswer(
+        session_id=session_id,
+        answer=answer.text,
+        citations=[
+            CitationPublic(guide_id=c.guide_id, source_id=c.source_id, title=c.title, url=c.url)
+            for c in answer.citations
+        ],
+        language=answer.language,
+        engine=answer.engine,
+        saved=saved,
+        note=note,
+        message_id=message_id,
+    )
+
+
+@router.post(
+    "/sessions/{session_id}/messages",
+    response_model=ChatAnswer,
+    summary="Ask a question in a session",
+    description="Answers in the language of the question, citing the guides it used.",
+)
+def post_message(
+    context: ContextDep,
+    session_id: SessionId,
+    message: ChatMessageCreate,
+    token: BearerTokenDep,
+) -> ChatAnswer:
+    # The DB session is opened here rather than as a dependency: that spares thread-pool hops.
+    engine = context.answer_engine
+    question = message.content
+    with context.session_factory() as session:
+        _open_session(session, session_id, token)
+        language, hits, past = _prepare(context, session, session_id, question)
+        if engine.name == "offline":
+            # Fast and local: one connection and one transaction for the whole exchange.
+            answer = engine.answer(question, hits, language=language, history=past)
+            saved, note, message_id = _save(context, session, session_id, question, answer)
+            return _answer_body(session_id, answer, saved, note, message_id)
+    # A model endpoint may take seconds: do not hold a pooled connection meanwhile.
+    answer = engine.answer(question, hits, language=language, history=past)
+    with context.session_factory() as session:
+        saved, note, message_id = _save(context, session, session_id, question, answer)
+    return _answer_body(session_id, answer, saved, note, message_id)
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+@router.post(
+    "/sessions/{session_id}/messages/stream",
+    summary="Ask a question and stream the answer (Server-Sent Events)",
+    description=(
+        'Events: `delta` with `{"text": ...}` pieces of the answer, then one `done` with the '
+        "same body as the non-streaming endpoint (citations, language, saved, ...)."
+    ),
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def stream_message(
+    context: ContextDep,
+    session_id: SessionId,
+    message: ChatMessageCreate,
+    token: BearerTokenDep,
+) -> StreamingResponse:
+    with context.session_factory() as session:
+        _open_session(session, session_id, token)
+        language, hits, past = _prepare(context, session, session_id, message.content)
+    instance = f"/api/v1/chat/sessions/{session_id}/messages/stream"
+
+    def events() -> Iterator[str]:
+        try:
+            for piece in context.answer_engine.stream(
+                message.content, hits, language=language, history=past
+            ):
+                if isinstance(piece, Answer):
+                    with context.session_factory() as session:
+                        saved, note, message_id = _save(
+                            context, session, session_id, message.content, piece
+                        )
+                    body = _answer_body(session_id, piece, saved, note, message_id)
+                    yield _sse("done", body.model_dump(mode="json"))
+                    return
+                yield _sse("delta", {"text": piece})
+        except Exception:  # noqa: BLE001 - the status line is gone; report in-band instead
+            log.exception("chat stream failed", extra={"session_id": session_id})
+            yield _sse(
+                "error",
+                problem_body(
+                    status=500, detail="The answer could not be completed.", instance=instance
+                ),
+            )
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/sessions/{session_id}/messages",
+    response_model=ChatMessagesPublic,
+    summary="The session's history, oldest first",
+)
+def list_messages(
+    session: SessionDep,
+    session_id: SessionId,
+    token: BearerTokenDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ChatMessagesPublic:
+    _open_session(session, session_id, token)
+    rows = chat_service.list_messages(
+        session=session, session_id=session_id, limit=limit, offset=offset
+    )
+    return ChatMessagesPublic(
+        data=[ChatMessagePublic.model_validate(row) for row in rows], count=len(rows)
+    )

@@ -1,0 +1,68 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics (outside /api/v1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from repairgpt.api.context import AppContext
+from repairgpt.api.deps import ContextDep
+from repairgpt.api.problems import problem_response
+from repairgpt.core.db import current_revision
+from repairgpt.schemas import HealthStatus, ReadyStatus
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", response_model=HealthStatus, summary="Liveness: the process serves HTTP")
+async def health() -> HealthStatus:
+    return HealthStatus()
+
+
+def _database_checks(context: AppContext) -> dict[str, str]:
+    try:
+        with context.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        revision = current_revision(context.engine)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return {"database": f"unreachable ({type(exc).__name__})", "migrations": "unknown"}
+    migrated = revision is not None and revision == context.head_revision
+    return {
+        "database": "ok",
+        "migrations": "ok"
+        if migrated
+        else f"pending (at {revision}, head {context.head_revision})",
+    }
+
+
+@router.get(
+    "/ready",
+    response_model=ReadyStatus,
+    summary="Readiness: database reachable and migrated (Redis is reported, not required)",
+    responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
+)
+async def ready(context: ContextDep) -> Response:
+    checks = await run_in_threadpool(_database_checks, context)
+    checks["redis"] = await context.redis.ping()
+    guides = len(context.catalog.snapshot.index)
+    if checks["database"] == "ok" and checks["migrations"] == "ok":
+        body = ReadyStatus(status="ready", checks=checks, guides=guides)
+        return Response(body.model_dump_json(), media_type="application/json")
+    return problem_response(
+        status=503,
+        detail="The database is not reachable or not migrated.",
+        instance="/ready",
+        extensions={"checks": checks, "guides": guides},
+        headers={"Retry-After": "5"},
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def metrics(context: ContextDep) -> Response:
+    return Response(context.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,178 @@
+"""The `repairgpt` command: serve the API, migrate and prune the database, import guides."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from repairgpt import __version__
+from repairgpt.core.config import Settings, mask_dsn
+from repairgpt.core.logging import configure_logging
+
+log = logging.getLogger("repairgpt.cli")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from repairgpt.main import create_app
+
+    settings = Settings()
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,  # keep the JSON handler installed by create_app
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from repairgpt.core.db import build_engine, migrate
+
+    settings = Settings()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        revision = migrate(engine, args.revision)
+    finally:
+        engine.dispose()
+    print(f"database {mask_dsn(settings.sqlalchemy_url)} is at revision {revision}")
+    return 0
+
+
+def cmd_db_prune_chats(args: argparse.Namespace) -> int:
+    from repairgpt.core.db import build_engine, build_session_factory, session_scope
+    from repairgpt.services.chat import parse_duration, prune_chats, retention_cutoff
+
+    try:
+        older_than = parse_duration(args.older_than)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        cutoff = retention_cutoff(older_than)
+        with session_scope(build_session_factory(engine)) as session:
+            messages, sessions = prune_chats(session=session, cutoff=cutoff)
+            if args.dry_run:
+                session.rollback()
+    finally:
+        engine.dispose()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb} {messages} chat messages and {sessions} chat sessions "
+        f"older than {cutoff.isoformat(timespec='seconds')}"
+    )
+    return 0
+
+
+def cmd_guides_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm  # type: ignore[import-untyped]
+
+    from repairgpt.core.db import build_engine, build_session_factory, migrate, session_scope
+    from repairgpt.services.importer import GuideFileError, import_guide_file, read_guide_file
+
+    path = Path(args.file)
+    try:
+        guide_file = read_guide_file(path)
+    except GuideFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    engine = build_engine(settings.sqlalchemy_url)
+    try:
+        migrate(engine)
+        with tqdm(
+            total=guide_file.total,
+            unit="guide",
+            desc=f"importing {path.name}",
+            disable=args.quiet,
+            file=sys.stderr,
+        ) as bar:
+            with session_scope(build_session_factory(engine)) as session:
+                report = import_guide_file(session, guide_file, progress=bar.update)
+    except GuideFileError as exc:
+        print(f"error: {exc} (nothing was imported)", file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(
+        f"{guide_file.format}: {report.guides_created} guides created, "
+        f"{report.guides_updated} updated, {report.guides_unchanged} unchanged; "
+        f"{report.devices_created} devices created, {report.devices_updated} updated"
+    )
+    return 0
+
+
+def _add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    try:
+        from repairgpt.backup.cli import add_backup_commands
+    except ImportError as exc:
+        message = f"the backup commands are not available in this installation ({exc})"
+
+        def unavailable(_args: argparse.Namespace) -> int:
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+
+        backup = subparsers.add_parser("backup", help="database backups (not available)")
+        backup.set_defaults(func=unavailable)
+        return
+    add_backup_commands(subparsers)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repairgpt",
+        description="RepairGPT: repair questions answered from a database of repair guides.",
+    )
+    parser.add_argument("--version", action="version", version=f"repairgpt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = subparsers.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    db = subparsers.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_migrate = db_commands.add_parser("migrate", help="apply schema migrations")
+    db_migrate.add_argument("--revision", default="head", help="target revision (default head)")
+    db_migrate.set_defaults(func=cmd_db_migrate)
+    prune = db_commands.add_parser("prune-chats", help="delete chat history past retention")
+    prune.add_argument(
+        "--older-than", required=True, help="age such as 365d, 12w or 48h (s, m, h, d, w)"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count only, delete nothing")
+    prune.set_defaults(func=cmd_db_prune_chats)
+
+    guides = subparsers.add_parser("guides", help="repair guides")
+    guide_commands = guides.add_subparsers(dest="guides_command", required=True, metavar="COMMAND")
+    guides_import = guide_commands.add_parser(
+        "import", help="import a repairgpt-guides/v1 JSON file or MyFixit/iFixit JSON lines"
+    )
+    guides_import.add_argument("file", help="the file to import")
+    guides_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    guides_import.set_defaults(func=cmd_guides_import)
+
+    _add_backup_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.func is not cmd_serve:
+        configure_logging(Settings().log_level)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""The API's settings, read once from the environment with embedded defaults for a laptop."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+def normalize_database_url(url: str) -> str:
+    """Map the libpq-style URLs people paste into Secrets onto the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def mask_dsn(url: str) -> str:
+    """Render a database or Redis URL with its password replaced, safe for logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is logged as a placeholder
+        return "<unparseable url>"
+
+
+class Settings(BaseSettings):
+    """Every knob of the API; unset or empty variables fall back to the embedded defaults."""
+
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Path(".")
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+    )
+    s3_region: str | None = Field(
+        default=None, validation_alias=AliasChoices("S3_REGION", "AWS_DEFAULT_REGION")
+    )
+    s3_prefix: str = "uploads/"
+    upload_dir: Path | None = None
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout: float = Field(default=20.0, gt=0)
+
+    read_only_mode: bool = False
+    maintenance_mode: bool = False
+    maintenance_message: str = "RepairGPT is under maintenance"
+    retry_after_seconds: int = Field(default=60, ge=1)
+
+    log_level: str = "INFO"
+    cors_origins: Annotated[list[str], NoDecode] = []
+    admin_api_key: SecretStr | None = None
+
+    rate_limit_requests: int = Field(default=120, ge=0)  # 0 switches rate limiting off
+    rate_limit_window_seconds: int = Field(default=60, ge=1)
+    search_cache_ttl_seconds: int = Field(default=300, ge=0)
+    catalog_refresh_seconds: float = Field(default=30.0, ge=0)  # 0: never re-check the database
+
+    auto_migrate: bool = True
+    seed_guides: bool = True
+    seed_guides_file: Path | None = None  # default: the guides bundled with the package
+    chat_history_turns: int = Field(default=6, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        # Accept both a JSON list and the comma-separated form a ConfigMap usually carries.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        return value.upper()
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'repairgpt.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def upload_folder(self) -> Path:
+        return self.upload_dir if self.upload_dir is not None else self.data_dir / "uploads"
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration with every secret masked, for the start-up log line."""
+        return {
+            "database": mask_dsn(self.sqlalchemy_url),
+            "redis": mask_dsn(self.redis_url) if self.redis_url else "in-process",
+            "uploads": f"s3://{self.s3_bucket}" if self.s3_bucket else str(self.upload_folder),
+            "s3_endpoint": self.s3_endpoint_url,
+            "answer_engine": "llm" if (self.openai_api_key or self.openai_base_url) else "offline",
+            "llm_model": self.llm_model,
+            "read_only_mode": self.read_only_mode,
+            "maintenance_mode": self.maintenance_mode,
+            "rate_limit": f"{self.rate_limit_requests}/{self.rate_limit_window_seconds}s",
+            "admin_api_key_set": self.admin_api_key is not None,
+            "cors_origins": self.cors_origins,
+            "log_level": self.log_level,
+        }

@@ -1,0 +1,172 @@
+"""The FastAPI application: `create_app()` wires settings, database, index, engines and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from repairgpt import __version__
+from repairgpt.api.context import AppContext
+from repairgpt.api.main import api_router, ops_router
+from repairgpt.api.middleware import (
+    GateMiddleware,
+    ObservabilityMiddleware,
+    RouteTemplates,
+)
+from repairgpt.api.problems import install_problem_handlers
+from repairgpt.core.config import Settings
+from repairgpt.core.db import (
+    build_engine,
+    build_session_factory,
+    head_revision,
+    migrate,
+    session_scope,
+)
+from repairgpt.core.logging import configure_logging
+from repairgpt.core.metrics import HttpMetrics
+from repairgpt.services.answer import build_engine as build_answer_engine
+from repairgpt.services.cache import RedisLink, SearchCache
+from repairgpt.services.guides import GuideCatalog
+from repairgpt.services.importer import seed_if_empty
+from repairgpt.services.ratelimit import RateLimiter
+from repairgpt.services.storage import build_image_store
+
+log = logging.getLogger("repairgpt")
+
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Create the long-lived objects; nothing here touches the network or the database yet."""
+    engine = build_engine(settings.sqlalchemy_url)
+    session_factory = build_session_factory(engine)
+    redis = RedisLink(settings.redis_url)
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory,
+        catalog=GuideCatalog(session_factory),
+        answer_engine=build_answer_engine(
+            openai_api_key=(
+                settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+            ),
+            openai_base_url=settings.openai_base_url,
+            llm_model=settings.llm_model,
+            llm_timeout=settings.llm_timeout,
+        ),
+        redis=redis,
+        search_cache=SearchCache(redis, ttl_seconds=settings.search_cache_ttl_seconds),
+        limiter=RateLimiter(
+            redis,
+            limit=settings.rate_limit_requests,
+            window_seconds=settings.rate_limit_window_seconds,
+        ),
+        image_store=build_image_store(
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            folder=settings.upload_folder,
+        ),
+        metrics=HttpMetrics(),
+        head_revision=head_revision(),
+    )
+
+
+def prepare_database(context: AppContext) -> None:
+    """Migrate, seed an empty guide table, and build the search index (blocking)."""
+    settings = context.settings
+    # A read-only deployment points at a replica: it must neither migrate nor seed.
+    if settings.auto_migrate and not settings.read_only_mode:
+        migrate(context.engine)
+    if settings.seed_guides and not settings.read_only_mode:
+        try:
+            with session_scope(context.session_factory) as session:
+                report = (
+                    seed_if_empty(session, settings.seed_guides_file)
+                    if settings.seed_guides_file
+                    else seed_if_empty(session)
+                )
+            if report is not None:
+                log.info(
+                    "seed guides imported",
+                    extra={"guides": report.guides_created, "devices": report.devices_created},
+                )
+        except Exception:  # noqa: BLE001 - an unusable seed file must not keep the API down
+            log.exception("seed guides could not be imported")
+    try:
+        context.catalog.rebuild()
+    except Exception:  # noqa: BLE001 - start anyway; /ready says what is wrong
+        log.exception("guide index could not be built; serving an empty index")
+
+
+async def _refresh_catalog(context: AppContext, every: float) -> None:
+    # Picks up guide edits made through other replicas (each replica holds its own index).
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await run_in_threadpool(context.catalog.refresh_if_changed)
+        except Exception as exc:  # noqa: BLE001 - keep serving the index we have
+            log.warning("guide index refresh failed", extra={"error": type(exc).__name__})
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level)
+    context = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        log.info(
+            "starting RepairGPT API", extra={"version": __version__, "config": settings.describe()}
+        )
+        await run_in_threadpool(prepare_database, context)
+        refresher = None
+        if settings.catalog_refresh_seconds > 0:
+            refresher = asyncio.create_task(
+                _refresh_catalog(context, settings.catalog_refresh_seconds)
+            )
+        try:
+            yield
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
+            await context.redis.close()
+            context.engine.dispose()
+
+    app = FastAPI(
+        title="RepairGPT API",
+        version=__version__,
+        description=(
+            "Repair questions answered from a database of repair guides, in English and "
+            "Japanese. Every error is `application/problem+json` (RFC 9457)."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_router)
+
+    # Added innermost first: observability sees every answer, including the gates' own.
+    app.add_middleware(GateMiddleware, context=lambda: context)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "X-RateLimit-Remaining"],
+        )
+    templates = RouteTemplates(lambda: [*app.openapi()["paths"], *DOC_PATHS])
+    app.add_middleware(ObservabilityMiddleware, context=lambda: context, templates=templates)
+    return app

@@ -1,0 +1,1 @@
+"""Alembic migrations of the RepairGPT schema, shipped inside the package."""

@@ -1,0 +1,145 @@
+"""Chat over the REST API: tokens, grounded answers in the user's language, history, SSE."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from repairgpt.core.config import normalize_database_url
+from tests.app.conftest import AppFactory, assert_problem
+from tests.utils.servers import free_port
+
+
+def _start(client: TestClient) -> tuple[str, dict[str, str]]:
+    response = client.post("/api/v1/chat/sessions", json={})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
+def _ask(client: TestClient, session_id: str, headers: dict[str, str], content: str) -> dict:
+    response = client.post(
+        f"/api/v1/chat/sessions/{session_id}/messages", json={"content": content}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    body: dict = response.json()
+    return body
+
+
+def test_a_question_gets_an_answer_citing_the_guide_it_used(client: TestClient) -> None:
+    session_id, headers = _start(client)
+    body = _ask(client, session_id, headers, "My iPhone 13 battery drains fast, what can I do?")
+    assert body["language"] == "en"
+    assert body["engine"] == "offline"
+    assert body["saved"] is True
+    assert body["answer"]
+    cited = [citation["source_id"] for citation in body["citations"]]
+    assert "t-iphone-13-battery-en" in cited
+    assert {"guide_id", "source_id", "title", "url"} <= body["citations"][0].keys()
+
+
+def test_a_japanese_question_is_answered_in_japanese(client: TestClient) -> None:
+    session_id, headers = _start(client)
+    body = _ask(
+        client, session_id, headers, "iPhone 13の電池の減りが早いです。どうすればいいですか？"
+    )
+    assert body["language"] == "ja"
+    assert any("\u3040" <= ch <= "\u30ff" for ch in body["answer"])
+    assert body["citations"]
+
+
+def test_history_is_kept_in_order_and_needs_the_token(client: TestClient) -> None:
+    session_id, headers = _start(client)
+    _ask(client, session_id, headers, "Joy-Con drift")
+    _ask(client, session_id, headers, "XPS 13 overheating")
+    history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers)
+    assert history.status_code == 200
+    messages = history.json()["data"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[0]["content"] == "Joy-Con drift"
+    assert messages[3]["citations"]
+    assert_problem(client.get(f"/api/v1/chat/sessions/{session_id}/messages"), 401)
+
+
+def test_a_wrong_token_or_unknown_session_is_refused(client: TestClient) -> None:
+    session_id, _ = _start(client)
+    other_id, other_headers = _start(client)
+    url = f"/api/v1/chat/sessions/{session_id}/messages"
+    response = client.post(url, json={"content": "hi"}, headers=other_headers)
+    body = assert_problem(response, 401)
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert "Bearer" in body["detail"]
+    assert_problem(
+        client.post(
+            f"/api/v1/chat/sessions/{'0' * 32}/messages",
+            json={"content": "hi"},
+            headers=other_headers,
+        ),
+        404,
+    )
+    assert other_id != session_id
+
+
+def test_tokens_are_unguessable_and_only_their_hash_is_stored(
+    client: TestClient, database_url: str
+) -> None:
+    tokens = {client.post("/api/v1/chat/sessions").json()["token"] for _ in range(3)}
+    assert len(tokens) == 3 and all(len(token) >= 40 for token in tokens)
+    engine = create_engine(normalize_database_url(database_url))
+    with engine.connect() as connection:
+        stored = connection.execute(text("SELECT token_hash FROM chat_sessions")).scalars().all()
+    engine.dispose()
+    assert stored and not tokens & set(stored)
+
+
+def test_the_streaming_variant_sends_deltas_then_a_done_event_with_citations(
+    client: TestClient,
+) -> None:
+    session_id, headers = _start(client)
+    with client.stream(
+        "POST",
+        f"/api/v1/chat/sessions/{session_id}/messages/stream",
+        json={"content": "How do I fix Joy-Con drift?"},
+        headers=headers,
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        raw = "".join(response.iter_text())
+    events = []
+    for block in raw.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "done" and kinds.count("done") == 1
+    assert kinds[:-1] and set(kinds[:-1]) == {"delta"}
+    done = events[-1][1]
+    assert "".join(data["text"] for kind, data in events if kind == "delta") == done["answer"]
+    assert done["citations"][0]["source_id"] == "t-switch-joycon-drift-en"
+    assert done["saved"] is True
+    history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers).json()
+    assert history["count"] == 2
+
+
+def test_an_empty_question_is_a_validation_problem(client: TestClient) -> None:
+    session_id, headers = _start(client)
+    response = client.post(
+        f"/api/v1/chat/sessions/{session_id}/messages", json={"content": ""}, headers=headers
+    )
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["loc"] == ["body", "content"]
+
+
+def test_when_the_model_endpoint_is_down_the_offline_engine_still_answers(
+    make_client: AppFactory, sqlite_url: str
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    client = make_client(
+        database_url=sqlite_url, openai_base_url=dead, openai_api_key="unused", llm_timeout=2
+    )
+    session_id, headers = _start(client)
+    body = _ask(client, session_id, headers, "Joy-Con drift, what do I do?")
+    assert body["engine"] == "offline-fallback"
+    assert body["citations"][0]["source_id"] == "t-switch-joycon-drift-en"
+    assert body["saved"] is True
