@@ -127,9 +127,12 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         log.info(
             "starting RepairGPT API", extra={"version": __version__, "config": settings.describe()}
         )
-        await run_in_threadpool(prepare_database, context)
+        # In maintenance mode the app only serves the maintenance page: it must not hold a
+        # database connection (maintenance is when the database is being worked on).
+        if not settings.maintenance_mode:
+            await run_in_threadpool(prepare_database, context)
         refresher = None
-        if settings.catalog_refresh_seconds > 0:
+        if settings.catalog_refresh_seconds > 0 and not settings.maintenance_mode:
             refresher = asyncio.create_task(
                 _refresh_catalog(context, settings.catalog_refresh_seconds)
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.app.conftest import ADMIN_KEY, AppFactory, assert_problem, request_counts
+from tests.utils.servers import free_port
 
 
 def test_unknown_paths_wrong_methods_and_bad_input_are_problems(
@@ -149,3 +150,15 @@ def test_browsers_on_the_configured_origins_may_call_the_api(
     assert preflight.headers["access-control-allow-origin"] == "https://repair.example"
     other = client.get("/api/v1/devices", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_maintenance_mode_starts_without_touching_an_unreachable_database(
+    make_client: AppFactory,
+) -> None:
+    closed_port = free_port()
+    client = make_client(
+        database_url=f"postgresql://app:secret@127.0.0.1:{closed_port}/repairgpt",
+        maintenance_mode=True,
+    )
+    assert client.get("/health").status_code == 200
+    assert_problem(client.get("/api/v1/guides", headers={"Accept": "application/json"}), 503)
