@@ -50,6 +50,9 @@ demo: system-deps $(STAMP)
 demo-down:
 	@bash scripts/demo.sh down
 
+crds: $(STAMP)
+	$(BIN)/python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml
+
 cluster-up: $(STAMP)
 	$(BIN)/repairgpt-operator dev-cluster up --dir $(CLUSTER_DIR)
 

@@ -1,0 +1,213 @@
+"""Generates the RepairGPTInstance CustomResourceDefinition from the pydantic models in spec.py.
+
+The models carry the field names, types, descriptions, defaults and CEL rules; this module turns
+their JSON schema into a Kubernetes structural schema and adds what only the CRD knows (names,
+printer columns, subresources). Regenerate with:
+
+    python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from repairgpt_operator.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+    RepairGPTInstanceSpec,
+    RepairGPTInstanceStatus,
+)
+
+HEADER = (
+    "# Generated from operator/repairgpt_operator/spec.py by\n"
+    "#   python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml\n"
+    "# Edit the models, not this file (tests/operator/test_crd.py checks they agree).\n"
+)
+
+# Children append "-api", "-maintenance" and "-backup" to the instance name; a CronJob name may
+# have at most 52 characters and a Service name must be a DNS-1035 label.
+MAX_NAME_LENGTH = 45
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {
+        "name": "Ready",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+    },
+    {"name": "Replicas", "type": "integer", "jsonPath": ".status.replicas"},
+    {"name": "Database", "type": "string", "jsonPath": ".status.database.active"},
+    {"name": "Maintenance", "type": "boolean", "jsonPath": ".spec.maintenance.enabled"},
+    {"name": "Last Backup", "type": "date", "jsonPath": ".status.backup.lastSuccessfulTime"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+_DROPPED_KEYS = {"title", "additionalProperties"}
+
+
+class SchemaError(ValueError):
+    """The models cannot be expressed as a structural schema (e.g. a field lacks a description)."""
+
+
+def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural OpenAPI v3 schema of a model, as a CRD's openAPIV3Schema expects it."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs: dict[str, Any] = raw.pop("$defs", {})
+    return _convert(raw, defs, path=model.__name__)
+
+
+def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
+    node = dict(node)
+    if "$ref" in node:
+        target = defs[node.pop("$ref").rsplit("/", 1)[-1]]
+        merged = {**target, **node}
+        return _convert(merged, defs, path)
+    if "anyOf" in node:
+        branches = [b for b in node.pop("anyOf") if b.get("type") != "null"]
+        if node.get("default", 0) is None:
+            node.pop("default")
+        if len(branches) == 1:
+            return _convert({**branches[0], **node}, defs, path)
+        return _int_or_string(branches, node, path)
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROPPED_KEYS or (key == "default" and value is None):
+            continue
+        if key == "properties":
+            out["properties"] = {
+                name: _convert(sub, defs, f"{path}.{name}") for name, sub in value.items()
+            }
+            for name, sub in out["properties"].items():
+                if not sub.get("description"):
+                    raise SchemaError(f"{path}.{name} has no description")
+        elif key == "items":
+            out["items"] = _convert(value, defs, f"{path}[]")
+        else:
+            out[key] = value
+    return out
+
+
+def _int_or_string(
+    branches: list[dict[str, Any]], node: dict[str, Any], path: str
+) -> dict[str, Any]:
+    types = {b.get("type") for b in branches}
+    if types != {"integer", "string"}:
+        raise SchemaError(f"{path}: unions other than int-or-string are not structural")
+    out = {k: v for k, v in node.items() if k not in _DROPPED_KEYS}
+    out["x-kubernetes-int-or-string"] = True
+    out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    # Value validations of the string branch apply only to strings, so they can sit on top.
+    for branch in branches:
+        for key in ("pattern", "maxLength"):
+            if key in branch:
+                out[key] = branch[key]
+    return out
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition object."""
+    spec_schema = structural_schema(RepairGPTInstanceSpec)
+    status_schema = structural_schema(RepairGPTInstanceStatus)
+    root = {
+        "type": "object",
+        "description": "A RepairGPT deployment managed by the RepairGPT operator: the API "
+        "workload, its autoscaling, network policy, ingress, maintenance mode, database failover "
+        "and backups.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+        "x-kubernetes-validations": [
+            {
+                "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH} && "
+                "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                "message": f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
+                "characters (the operator appends -api, -maintenance and -backup to it)",
+                "reason": "FieldValueInvalid",
+            }
+        ],
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "repairgpt-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": list(SHORT_NAMES),
+                "categories": ["repairgpt"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": root},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
+def render_crd() -> str:
+    """The CRD as the YAML text committed in crds/."""
+    body = yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if --output differs from the models"
+    )
+    args = parser.parse_args(argv)
+    text = render_crd()
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is out of date; regenerate it", file=sys.stderr)
+            return 1
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

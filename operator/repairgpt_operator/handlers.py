@@ -1,0 +1,267 @@
+"""kopf handlers: thin glue from Kubernetes events to `reconcile.py`, events and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from repairgpt_operator import kube, metrics
+from repairgpt_operator.inventory import Inventory
+from repairgpt_operator.kube import ApiError
+from repairgpt_operator.ownership import FIELD_MANAGER, MANAGED_BY_LABEL, owner_of
+from repairgpt_operator.reconcile import (
+    Outcome,
+    reconcile_child,
+    reconcile_instance,
+    refresh_status,
+)
+from repairgpt_operator.resources import API_CHILD_KINDS, ChildKind
+from repairgpt_operator.spec import GROUP, PLURAL, VERSION
+from repairgpt_operator.status_refresh import StatusRefresher
+
+# A periodic resync catches what no watch event reports (e.g. a change made while the operator
+# was down and missed by the resume pass); child edits are caught sooner by the child watches.
+RESYNC_INTERVAL_SECONDS = float(os.environ.get("REPAIRGPT_RESYNC_SECONDS", "60"))
+RESYNC_CONCURRENCY = 4
+HEARTBEAT_SECONDS = 5.0
+# Deployment status changes come in bursts; one status write per instance per second is enough.
+STATUS_REFRESH_DELAY_SECONDS = 1.0
+MAX_RETRY_DELAY_SECONDS = 300.0
+
+log = logging.getLogger(__name__)
+inventory = Inventory()
+
+
+def retry_delay(retry: int) -> float:
+    """Exponential backoff for refused applies: 5 s, 10 s, 20 s ... at most 5 minutes."""
+    return float(min(MAX_RETRY_DELAY_SECONDS, 5.0 * (2 ** min(retry, 10))))
+
+
+def _post_event(body: Mapping[str, Any], *, type_: str, reason: str, message: str) -> None:
+    try:
+        kube.shared().post_event(dict(body), type_=type_, reason=reason, message=message)
+    except ApiError as error:
+        # An event that cannot be recorded must not fail the reconciliation it reports on.
+        log.warning("could not record event %s: %s", reason, error.message)
+
+
+def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
+    """Metrics and Events for one reconciliation."""
+    metrics.record_reconciliation(
+        trigger,
+        wrote=outcome.wrote,
+        failed=bool(outcome.error_message),
+        duration_seconds=outcome.duration_seconds,
+    )
+    for action, items in (("apply", outcome.applied), ("delete", outcome.deleted)):
+        for item in items:
+            metrics.CHILD_WRITES.labels(kind=item.split("/", 1)[0], action=action).inc()
+    if outcome.invalid_spec:
+        _post_event(body, type_="Warning", reason="InvalidSpec", message=outcome.invalid_spec)
+        return
+    if outcome.errors:
+        message = outcome.error_message or "the API server refused a child object"
+        _post_event(body, type_="Warning", reason="ApplyFailed", message=message)
+    changed = outcome.applied + [f"deleted {item}" for item in outcome.deleted]
+    if not changed:
+        return
+    generation = (body.get("metadata") or {}).get("generation")
+    summary = ", ".join(changed)
+    if trigger == "create":
+        _post_event(body, type_="Normal", reason="Created", message=f"created {summary}")
+    elif trigger == "update":
+        _post_event(
+            body,
+            type_="Normal",
+            reason="Updated",
+            message=f"applied generation {generation}: {summary}",
+        )
+    else:
+        _post_event(body, type_="Normal", reason="DriftCorrected", message=f"restored {summary}")
+
+
+def _reconcile(body: Mapping[str, Any], trigger: str, *, compare: bool) -> Outcome:
+    outcome = reconcile_instance(kube.shared(), body, compare=compare, inventory=inventory)
+    if outcome.namespace_terminating:
+        # The namespace controller is deleting the instance with everything else.
+        return outcome
+    _report(body, trigger, outcome)
+    if outcome.wrote or outcome.error_message:
+        log.info(
+            "reconciled %s/%s (%s): applied=%s deleted=%s status=%s error=%s in %.3fs",
+            (body.get("metadata") or {}).get("namespace"),
+            (body.get("metadata") or {}).get("name"),
+            trigger,
+            outcome.applied,
+            outcome.deleted,
+            outcome.status_written,
+            outcome.error_message,
+            outcome.duration_seconds,
+        )
+    return outcome
+
+
+# --- framework tuning ---------------------------------------------------------------------------
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Tune kopf once: state in our own annotations, no peering, bounded watches."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # Events are posted by kube.post_event with domain reasons, not kopf's handler chatter.
+    settings.posting.enabled = False
+    settings.peering.standalone = True
+    settings.peering.mandatory = False
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.execution.max_workers = 16
+    selector = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
+    for kind in API_CHILD_KINDS:
+        # Server-side filtering: only the operator's own children travel over the watches.
+        settings.watching.label_selectors[kind.api_version, kind.plural] = selector
+    memo.background = [
+        asyncio.create_task(_heartbeat(), name="heartbeat"),
+        asyncio.create_task(_resync_forever(RESYNC_INTERVAL_SECONDS), name="resync"),
+    ]
+
+
+@kopf.on.cleanup()
+async def stop_background(memo: kopf.Memo, **_: Any) -> None:
+    """Stop the heartbeat and the resync loop."""
+    for task in getattr(memo, "background", []):
+        task.cancel()
+
+
+async def _heartbeat() -> None:
+    while True:
+        metrics.heartbeat()
+        await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+async def _resync_forever(interval: float) -> None:
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
+
+    def resync_one_blocking(namespace: str, name: str) -> None:
+        # Read the instance afresh: a remembered copy could be older than a concurrent update.
+        body = kube.shared().get_instance(namespace, name)
+        if body is not None and not body["metadata"].get("deletionTimestamp"):
+            _reconcile(body, "resync", compare=True)
+
+    async def resync_one(namespace: str, name: str) -> None:
+        async with gate:
+            await loop.run_in_executor(None, resync_one_blocking, namespace, name)
+
+    while True:
+        await asyncio.sleep(interval)
+        keys = inventory.keys()
+        results = await asyncio.gather(*(resync_one(*key) for key in keys), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("resync failed: %s", result)
+
+
+# --- the instance -------------------------------------------------------------------------------
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="remember-instance")
+def remember_instance(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    """Keep the inventory (and the managed-instances gauge) current."""
+    if event.get("type") == "DELETED":
+        inventory.forget(str(body.metadata.namespace), str(body.metadata.name))
+    else:
+        inventory.remember(body)
+    metrics.MANAGED_INSTANCES.set(len(inventory))
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile-on-resume")
+@kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile-on-create")
+@kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile-on-update")
+def reconcile_on_change(body: kopf.Body, reason: Any, retry: int, **_: Any) -> None:
+    """Apply the children of a new, changed or (on operator start) resumed instance."""
+    trigger = str(getattr(reason, "value", reason))
+    # On resume most children already match: compare first, so a restart writes nothing.
+    outcome = _reconcile(body, trigger, compare=trigger == "resume")
+    if outcome.invalid_spec:
+        raise kopf.PermanentError(outcome.invalid_spec)
+    if outcome.errors and not outcome.namespace_terminating:
+        raise kopf.TemporaryError(outcome.error_message, delay=retry_delay(retry))
+
+
+# --- the children -------------------------------------------------------------------------------
+
+
+def _refresh_status(namespace: str, name: str, deployment: dict[str, Any]) -> None:
+    body = inventory.get(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    outcome = refresh_status(kube.shared(), body, deployment, inventory=inventory)
+    _report(body, "status", outcome)
+
+
+status_refresher = StatusRefresher(_refresh_status, STATUS_REFRESH_DELAY_SECONDS)
+
+
+def _on_child_event(kind: ChildKind, event: Mapping[str, Any]) -> None:
+    child = event.get("object") or {}
+    owner = owner_of(child)
+    if owner is None:
+        return
+    namespace, name = owner
+    deleted = event.get("type") == "DELETED"
+    instance_body = None if deleted else inventory.get(namespace, name)
+    if instance_body is None:
+        # A vanished child may mean a deleted instance (garbage collection): ask the server.
+        instance_body = kube.shared().get_instance(namespace, name)
+    if instance_body is None or instance_body["metadata"].get("deletionTimestamp"):
+        return
+    owner_uids = {ref.get("uid") for ref in child["metadata"].get("ownerReferences") or []}
+    if instance_body["metadata"].get("uid") not in owner_uids:
+        return
+    outcome = reconcile_child(
+        kube.shared(),
+        instance_body,
+        None if deleted else child,
+        kind=kind.kind,
+        name=str(child["metadata"]["name"]),
+    )
+    _report(instance_body, "child", outcome)
+    if kind.kind == "Deployment" and not deleted and not outcome.applied:
+        # A restored Deployment comes back as a new event; refresh from that one.
+        status_refresher.submit(namespace, name, dict(child))
+    if outcome.applied:
+        log.info(
+            "restored %s of %s/%s (%s)",
+            outcome.applied,
+            namespace,
+            name,
+            "deleted" if deleted else "changed",
+        )
+
+
+def _register_child_watch(kind: ChildKind) -> None:
+    def on_child_event(event: Mapping[str, Any], **_: Any) -> None:
+        _on_child_event(kind, event)
+
+    kopf.on.event(
+        group=kind.group,
+        version=kind.api_version.rpartition("/")[2],
+        plural=kind.plural,
+        labels={MANAGED_BY_LABEL: FIELD_MANAGER},
+        id=f"watch-{kind.plural}",
+    )(on_child_event)
+
+
+for _kind in API_CHILD_KINDS:
+    _register_child_watch(_kind)

@@ -1,0 +1,292 @@
+"""The only module that talks to the Kubernetes API: server-side apply, get, delete, status, events.
+
+Everything goes through the `kubernetes` client's ApiClient with plain dicts, so one code path
+serves every kind; writes use server-side apply with a single field manager and force, which makes
+the operator the owner of exactly the fields it sets and leaves the rest (HPA replicas, defaults,
+other tools' labels) alone.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from repairgpt_operator.ownership import FIELD_MANAGER
+from repairgpt_operator.spec import API_VERSION, KIND, PLURAL
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
+REQUEST_TIMEOUT_SECONDS = 30
+
+_PLURALS = {
+    "ServiceAccount": "serviceaccounts",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "Pod": "pods",
+    "Event": "events",
+    "Deployment": "deployments",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "NetworkPolicy": "networkpolicies",
+    "Ingress": "ingresses",
+    "CronJob": "cronjobs",
+    "Job": "jobs",
+    KIND: PLURAL,
+}
+
+
+class ApiError(Exception):
+    """The API server refused a request; `message` is the server's own explanation."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """The namespace is being deleted: nothing can be created in it any more."""
+        return self.status == 403 and "being terminated" in self.message
+
+    @property
+    def retryable(self) -> bool:
+        """Server-side or transient failures; 4xx other than conflicts and throttling will not
+        pass by themselves until the spec changes."""
+        return self.status >= 500 or self.status in (0, 409, 429)
+
+
+def _api_error(error: ApiException) -> ApiError:
+    """A connection-level failure (no HTTP status) as an ApiError."""
+    return ApiError(int(error.status or 0), "ConnectionFailed", str(error.reason or error))
+
+
+def _error_from_body(status: int, data: bytes) -> ApiError:
+    """The API server's Status object (reason, message) of a failed request."""
+    try:
+        body = json.loads(data or b"{}")
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("message") or data[:500].decode(errors="replace") or f"HTTP {status}")
+    return ApiError(status, str(body.get("reason") or ""), message)
+
+
+def resource_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
+    """The REST path of a namespaced object (or of its collection when name is None)."""
+    plural = _PLURALS.get(kind, kind.lower() + "s")
+    prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
+def load_api_client(pool_size: int = 32) -> k8s_client.ApiClient:
+    """An ApiClient from the in-cluster service account, else from KUBECONFIG/~/.kube/config."""
+    configuration = k8s_client.Configuration()
+    try:
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    except k8s_config.ConfigException:
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    # Handlers run in a thread pool; let each thread keep its own connection.
+    configuration.connection_pool_maxsize = pool_size
+    return k8s_client.ApiClient(configuration)
+
+
+class Kube:
+    """A thin, thread-safe gateway to the API server for plain-dict objects."""
+
+    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+        self._api = api_client
+
+    @property
+    def server(self) -> str:
+        return str(self._api.configuration.host)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> tuple[int, bytes]:
+        """(status, body bytes) of one request; raises ApiError for connection failures."""
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        try:
+            request = self._api.param_serialize(
+                method,
+                path,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+            data: bytes = response.read() or b""  # type: ignore[no-untyped-call]
+            return int(response.status), data
+        except ApiException as error:
+            if not error.status:
+                raise _api_error(error) from None
+            raw_body: Any = error.body
+            if not isinstance(raw_body, bytes):
+                raw_body = str(raw_body or "").encode()
+            return int(error.status), raw_body
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        status, data = self._request(
+            method, path, body=body, content_type=content_type, query=query
+        )
+        if not 200 <= status <= 299:
+            raise _error_from_body(status, data)
+        result: dict[str, Any] = json.loads(data) if data else {}
+        return result
+
+    def apply(
+        self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
+        """Server-side apply of a namespaced manifest; returns the object as stored."""
+        metadata = manifest["metadata"]
+        path = resource_path(
+            manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
+        )
+        return self._call(
+            "PATCH",
+            path,
+            body=manifest,
+            content_type=APPLY_CONTENT_TYPE,
+            query=[("fieldManager", field_manager), ("force", "true")],
+        )
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist."""
+        try:
+            return self._call("GET", resource_path(api_version, kind, namespace, name))
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, *, label_selector: str = ""
+    ) -> list[dict[str, Any]]:
+        """The objects of one kind in a namespace."""
+        query = [("labelSelector", label_selector)] if label_selector else []
+        items: list[dict[str, Any]] = self._call(
+            "GET", resource_path(api_version, kind, namespace), query=query
+        ).get("items", [])
+        return items
+
+    def get_raw(self, path: str) -> str:
+        """The text body of a non-resource path such as /metrics or /readyz."""
+        status, data = self._request("GET", path)
+        if not 200 <= status <= 299:
+            raise _error_from_body(status, data)
+        return data.decode(errors="replace")
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
+        """Delete an object (dependents in the background); False when it did not exist."""
+        try:
+            self._call(
+                "DELETE",
+                resource_path(api_version, kind, namespace, name),
+                body={"propagationPolicy": "Background"},
+            )
+        except ApiError as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    def get_instance(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A RepairGPTInstance, or None."""
+        return self.get(API_VERSION, KIND, namespace, name)
+
+    def patch_instance_status(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge `status` into the instance's status subresource.
+
+        With resource_version the server refuses (409 Conflict) if the object changed since it
+        was read, so that a status computed from an old copy never overwrites a newer one.
+        """
+        path = resource_path(API_VERSION, KIND, namespace, name) + "/status"
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._call("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE)
+
+    def post_event(
+        self,
+        involved: dict[str, Any],
+        *,
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """Record a core/v1 Event about an object (shown by `kubectl describe`)."""
+        metadata = involved.get("metadata") or {}
+        namespace = str(metadata.get("namespace") or "default")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata.get('name')}.{uuid.uuid4().hex[:16]}",
+                "namespace": namespace,
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": metadata.get("name"),
+                "namespace": namespace,
+                "uid": metadata.get("uid"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self._call("POST", resource_path("v1", "Event", namespace), body=event)
+
+
+_shared: Kube | None = None
+_shared_lock = threading.Lock()
+
+
+def shared() -> Kube:
+    """The process-wide gateway, created on first use from the environment's credentials."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = Kube(load_api_client())
+        return _shared

@@ -1,0 +1,374 @@
+"""Brings the children and the status of one RepairGPTInstance in line with its spec.
+
+The decisions are pure (builders, drift, status); this module only sequences them around the
+calls of `kube.Kube`, and reports what it did so that handlers can emit events and metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from repairgpt_operator.drift import applies_field, needs_apply
+from repairgpt_operator.inventory import Inventory
+from repairgpt_operator.kube import ApiError, Kube
+from repairgpt_operator.metrics import STATUS_WRITES
+from repairgpt_operator.ownership import FIELD_MANAGER
+from repairgpt_operator.resources import (
+    ChildRef,
+    child_kind,
+    desired_children,
+    unwanted_children,
+)
+from repairgpt_operator.spec import Instance, InvalidSpec
+from repairgpt_operator.status import compute_status, invalid_spec_status, status_patch
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes timestamps."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Outcome:
+    """What one reconciliation did."""
+
+    instance: Instance | None = None
+    applied: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    errors: list[ApiError] = field(default_factory=list)
+    invalid_spec: str | None = None
+    status_written: bool = False
+    # The instance as the API server returned it after a status write (newer than any event).
+    stored_instance: dict[str, Any] | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def wrote(self) -> bool:
+        return bool(self.applied or self.deleted or self.status_written)
+
+    @property
+    def error_message(self) -> str | None:
+        if self.invalid_spec:
+            return self.invalid_spec
+        if not self.errors:
+            return None
+        return "; ".join(error.message for error in self.errors)
+
+    @property
+    def retryable(self) -> bool:
+        return any(error.retryable for error in self.errors)
+
+    @property
+    def namespace_terminating(self) -> bool:
+        """Every failure is the namespace going away: the instance is about to be deleted."""
+        return bool(self.errors) and all(error.namespace_terminating for error in self.errors)
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['kind']}/{manifest['metadata']['name']}"
+
+
+def _describe_ref(ref: ChildRef) -> str:
+    return f"{ref.kind}/{ref.name}"
+
+
+# Co-owns spec.replicas of an API Deployment while the operator hands it over to the HPA.
+REPLICAS_HANDOFF_MANAGER = "repairgpt-operator-replicas-handoff"
+
+
+def hand_over_replicas(
+    kube: Kube, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> None:
+    """Keep the replica count when the operator stops setting it (autoscaling switched on).
+
+    The operator applied `replicas` until now; an apply without it would make the API server
+    drop the field (back to 1 pod) until the HPA scales up again. Applying the same value under a
+    second manager first makes that manager co-own it, so the count survives the apply; the
+    HPA's first scaling then takes the field over (an update moves ownership).
+    """
+    if manifest["kind"] != "Deployment" or "replicas" in manifest["spec"] or live is None:
+        return
+    if not applies_field(dict(live), FIELD_MANAGER, ("spec", "replicas")):
+        return
+    replicas = (live.get("spec") or {}).get("replicas")
+    if replicas is None:
+        return
+    metadata = manifest["metadata"]
+    kube.apply(
+        {
+            "apiVersion": manifest["apiVersion"],
+            "kind": manifest["kind"],
+            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "spec": {"replicas": replicas},
+        },
+        field_manager=REPLICAS_HANDOFF_MANAGER,
+    )
+
+
+def sync_children(
+    kube: Kube,
+    instance: Instance,
+    *,
+    compare: bool,
+    live: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
+    outcome: Outcome,
+) -> dict[str, Any] | None:
+    """Apply every wanted child and delete switched-off ones; return the API Deployment.
+
+    With compare=False every child is applied blindly (create and spec updates, where a change
+    is expected); with compare=True a child is written only when it differs from the live object
+    (`live` may supply objects already in hand, keyed by (kind, name)).
+    """
+    deployment: dict[str, Any] | None = None
+    for manifest in desired_children(instance):
+        name = manifest["metadata"]["name"]
+        current: dict[str, Any] | None = None
+        try:
+            if compare:
+                key = (manifest["kind"], name)
+                if live is not None and key in live:
+                    current = live[key]
+                else:
+                    current = kube.get(
+                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
+                    )
+            if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
+                if current is None and not compare:
+                    current = kube.get(
+                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
+                    )
+                hand_over_replicas(kube, manifest, current)
+            if not compare or needs_apply(manifest, current):
+                current = kube.apply(manifest)
+                outcome.applied.append(_describe(manifest))
+        except ApiError as error:
+            outcome.errors.append(
+                ApiError(error.status, error.reason, f"{_describe(manifest)}: {error.message}")
+            )
+        if manifest["kind"] == "Deployment":
+            deployment = current
+    for ref in unwanted_children(instance):
+        try:
+            # Read first: a DELETE of nothing would still be a write request.
+            if kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None:
+                continue
+            if kube.delete(ref.api_version, ref.kind, ref.namespace, ref.name):
+                outcome.deleted.append(_describe_ref(ref))
+        except ApiError as error:
+            outcome.errors.append(
+                ApiError(error.status, error.reason, f"{_describe_ref(ref)}: {error.message}")
+            )
+    return deployment
+
+
+STATUS_WRITE_ATTEMPTS = 4
+
+
+def write_status(
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    outcome: Outcome,
+    *,
+    children_synced: bool = True,
+    inventory: Inventory | None = None,
+) -> None:
+    """Patch the instance status if (and only if) an observed field changed.
+
+    The patch is conditional on the resourceVersion of `body`; when another writer got there
+    first, the status is recomputed from a fresh read, so no condition is ever lost. With an
+    inventory, writes for one instance are serialised and start from the newest known copy,
+    which keeps such conflicts rare.
+    """
+    if inventory is None:
+        _write_status(kube, instance, body, deployment, outcome, children_synced=children_synced)
+        return
+    with inventory.status_lock(instance.namespace, instance.name):
+        _write_status(
+            kube,
+            instance,
+            inventory.freshest(body),
+            deployment,
+            outcome,
+            children_synced=children_synced,
+        )
+        if outcome.stored_instance is not None:
+            inventory.remember(outcome.stored_instance)
+
+
+def _write_status(
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    outcome: Outcome,
+    *,
+    children_synced: bool,
+) -> None:
+    for _ in range(STATUS_WRITE_ATTEMPTS):
+        previous = copy.deepcopy(dict(body.get("status") or {}))
+        computed = compute_status(
+            instance,
+            previous=previous,
+            deployment=deployment,
+            now=now_rfc3339(),
+            children_synced=children_synced,
+            error=outcome.error_message,
+            applied=len(desired_children(instance)),
+        )
+        patch = status_patch(previous, computed)
+        if not patch:
+            return
+        try:
+            outcome.stored_instance = kube.patch_instance_status(
+                instance.namespace,
+                instance.name,
+                patch,
+                resource_version=(body.get("metadata") or {}).get("resourceVersion"),
+            )
+            outcome.status_written = True
+            STATUS_WRITES.labels(outcome="written").inc()
+            return
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            STATUS_WRITES.labels(outcome="conflict").inc()
+        fresh = kube.get_instance(instance.namespace, instance.name)
+        if fresh is None or (fresh.get("metadata") or {}).get("uid") != instance.uid:
+            return
+        body = fresh
+    raise ApiError(409, "Conflict", "the instance kept changing while its status was written")
+
+
+def reconcile_instance(
+    kube: Kube,
+    body: Mapping[str, Any],
+    *,
+    compare: bool,
+    inventory: Inventory | None = None,
+) -> Outcome:
+    """Reconcile one instance body (as the API returned it): children first, then status."""
+    started = time.monotonic()
+    outcome = Outcome()
+    previous = copy.deepcopy(dict(body.get("status") or {}))
+    try:
+        instance = Instance.from_body(body)
+    except InvalidSpec as error:
+        metadata = body.get("metadata") or {}
+        outcome.invalid_spec = str(error)
+        computed = invalid_spec_status(
+            previous,
+            generation=int(metadata.get("generation") or 0),
+            message=str(error),
+            now=now_rfc3339(),
+        )
+        patch = status_patch(previous, computed)
+        if patch:
+            kube.patch_instance_status(str(metadata["namespace"]), str(metadata["name"]), patch)
+            outcome.status_written = True
+        outcome.duration_seconds = time.monotonic() - started
+        return outcome
+    outcome.instance = instance
+    deployment = sync_children(kube, instance, compare=compare, outcome=outcome)
+    try:
+        write_status(kube, instance, body, deployment, outcome, inventory=inventory)
+    except ApiError as error:
+        outcome.errors.append(error)
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def _desired_child(instance: Instance, kind: str, name: str) -> dict[str, Any] | None:
+    for manifest in desired_children(instance):
+        if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
+            return manifest
+    return None
+
+
+def reconcile_child(
+    kube: Kube,
+    instance_body: Mapping[str, Any],
+    child: Mapping[str, Any] | None,
+    *,
+    kind: str,
+    name: str,
+) -> Outcome:
+    """React to an event about one child: restore it if it drifted or vanished.
+
+    `instance_body` may be a remembered copy; before writing, the instance is read again, so a
+    stale copy can never roll a child back to an older spec.
+    """
+    started = time.monotonic()
+    outcome = Outcome()
+    try:
+        instance = Instance.from_body(instance_body)
+    except InvalidSpec:
+        return outcome
+    outcome.instance = instance
+    manifest = _desired_child(instance, kind, name)
+    current: dict[str, Any] | None = dict(child) if child is not None else None
+    try:
+        if manifest is not None and needs_apply(manifest, current):
+            fresh = kube.get_instance(instance.namespace, instance.name)
+            if fresh is None or (fresh.get("metadata") or {}).get("uid") != instance.uid:
+                return outcome
+            if (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                return outcome
+            instance_body = fresh
+            instance = Instance.from_body(fresh)
+            outcome.instance = instance
+            manifest = _desired_child(instance, kind, name)
+            if manifest is not None and needs_apply(manifest, current):
+                hand_over_replicas(kube, manifest, current)
+                current = kube.apply(manifest)
+                outcome.applied.append(_describe(manifest))
+    except InvalidSpec:
+        return outcome
+    except ApiError as error:
+        label = f"{kind}/{name}"
+        outcome.errors.append(ApiError(error.status, error.reason, f"{label}: {error.message}"))
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def refresh_status(
+    kube: Kube,
+    instance_body: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    *,
+    inventory: Inventory | None = None,
+) -> Outcome:
+    """Bring replicas, readiness and phase in the status up to date with the API Deployment,
+    leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone."""
+    started = time.monotonic()
+    outcome = Outcome()
+    try:
+        instance = Instance.from_body(instance_body)
+    except InvalidSpec:
+        return outcome
+    outcome.instance = instance
+    try:
+        write_status(
+            kube,
+            instance,
+            instance_body,
+            deployment,
+            outcome,
+            children_synced=False,
+            inventory=inventory,
+        )
+    except ApiError as error:
+        outcome.errors.append(error)
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def is_managed_kind(api_version: str, kind: str) -> bool:
+    """Whether the operator manages objects of this kind."""
+    return child_kind(api_version, kind) is not None

@@ -1,0 +1,155 @@
+"""Pure builders of the objects the operator manages for one RepairGPTInstance.
+
+One module per kind; each `build_<kind>(instance) -> dict` returns a complete manifest for
+server-side apply and does no I/O.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, child_name
+from repairgpt_operator.resources.configmap import build_configmap
+from repairgpt_operator.resources.deployment import build_deployment
+from repairgpt_operator.resources.hpa import build_hpa
+from repairgpt_operator.resources.ingress import build_ingress
+from repairgpt_operator.resources.networkpolicy import build_networkpolicy
+from repairgpt_operator.resources.pdb import build_pdb
+from repairgpt_operator.resources.service import build_service
+from repairgpt_operator.resources.serviceaccount import build_serviceaccount
+from repairgpt_operator.spec import Instance
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """A kind of object the operator manages, and when an instance wants one."""
+
+    api_version: str
+    kind: str
+    plural: str
+    build: Callable[[Instance], dict[str, Any]]
+    wanted: Callable[[Instance], bool]
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+
+@dataclass(frozen=True)
+class ChildRef:
+    """The identity of one child object."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+
+def _always(_: Instance) -> bool:
+    return True
+
+
+# In apply order: what the Deployment references exists before it.
+API_CHILD_KINDS: tuple[ChildKind, ...] = (
+    ChildKind("v1", "ServiceAccount", "serviceaccounts", build_serviceaccount, _always),
+    ChildKind("v1", "ConfigMap", "configmaps", build_configmap, _always),
+    ChildKind("apps/v1", "Deployment", "deployments", build_deployment, _always),
+    ChildKind("v1", "Service", "services", build_service, _always),
+    ChildKind(
+        "policy/v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        build_pdb,
+        lambda i: i.spec.pod_disruption_budget.enabled,
+    ),
+    ChildKind(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        build_hpa,
+        lambda i: i.spec.autoscaling.enabled,
+    ),
+    ChildKind(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        build_networkpolicy,
+        lambda i: i.spec.network_policy.enabled,
+    ),
+    ChildKind(
+        "networking.k8s.io/v1",
+        "Ingress",
+        "ingresses",
+        build_ingress,
+        lambda i: i.spec.ingress.enabled,
+    ),
+)
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """A digest of a manifest (without its own hash annotation)."""
+    stripped = copy.deepcopy(manifest)
+    metadata = stripped.get("metadata", {})
+    annotations = metadata.get("annotations", {})
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    if not annotations:
+        metadata.pop("annotations", None)
+    canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:20]
+
+
+def with_applied_hash(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the manifest that carries its own digest as an annotation."""
+    stamped = copy.deepcopy(manifest)
+    digest = manifest_hash(stamped)
+    stamped["metadata"].setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = digest
+    return stamped
+
+
+def desired_children(instance: Instance) -> list[dict[str, Any]]:
+    """Every child the instance wants now, stamped with its digest, in apply order."""
+    return [
+        with_applied_hash(kind.build(instance)) for kind in API_CHILD_KINDS if kind.wanted(instance)
+    ]
+
+
+def unwanted_children(instance: Instance) -> list[ChildRef]:
+    """Children of optional kinds that the instance has switched off (to delete if present)."""
+    return [
+        ChildRef(kind.api_version, kind.kind, instance.namespace, child_name(instance, "api"))
+        for kind in API_CHILD_KINDS
+        if not kind.wanted(instance)
+    ]
+
+
+def child_kind(api_version: str, kind: str) -> ChildKind | None:
+    """The ChildKind of an object, or None if the operator does not manage that kind."""
+    for candidate in API_CHILD_KINDS:
+        if candidate.api_version == api_version and candidate.kind == kind:
+            return candidate
+    return None
+
+
+__all__ = [
+    "API_CHILD_KINDS",
+    "ChildKind",
+    "ChildRef",
+    "build_configmap",
+    "build_deployment",
+    "build_hpa",
+    "build_ingress",
+    "build_networkpolicy",
+    "build_pdb",
+    "build_service",
+    "build_serviceaccount",
+    "child_kind",
+    "desired_children",
+    "manifest_hash",
+    "unwanted_children",
+    "with_applied_hash",
+]

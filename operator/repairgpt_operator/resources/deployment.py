@@ -1,0 +1,161 @@
+"""Builds the Deployment `<instance>-api` that runs the RepairGPT API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from repairgpt_operator.ownership import child_metadata, child_name, common_labels, selector_labels
+from repairgpt_operator.resources.configmap import DATA_DIR, config_data
+from repairgpt_operator.spec import Instance, ResourceList
+
+API_PORT = 8000
+# A numeric non-root user, so that runAsNonRoot can be verified whatever USER the image names.
+RUN_AS_USER = 10001
+CONFIG_HASH_ANNOTATION = "repairgpt.io/config-hash"
+
+
+def api_replicas(instance: Instance) -> int | None:
+    """The replica count the operator sets, or None when the HPA owns it (never fight the HPA)."""
+    if instance.spec.autoscaling.enabled:
+        return None
+    return instance.spec.replicas
+
+
+def _resource_list(resources: ResourceList) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in (("cpu", resources.cpu), ("memory", resources.memory))
+        if value is not None
+    }
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def api_environment(instance: Instance) -> list[dict[str, Any]]:
+    """Secret-backed environment variables: references only, never a value."""
+    spec = instance.spec
+    env = [
+        _secret_env("DATABASE_URL", spec.database.primary.secret_name, spec.database.primary.key)
+    ]
+    if spec.redis is not None:
+        env.append(_secret_env("REDIS_URL", spec.redis.secret_name, spec.redis.key))
+    if spec.llm.api_key_secret is not None:
+        env.append(
+            _secret_env("OPENAI_API_KEY", spec.llm.api_key_secret.name, spec.llm.api_key_secret.key)
+        )
+    if spec.storage.s3 is not None and spec.storage.s3.credentials_secret:
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.append(_secret_env(variable, spec.storage.s3.credentials_secret, variable))
+    return env
+
+
+def config_hash(instance: Instance) -> str:
+    """A digest of the ConfigMap data: a new value in the pod template rolls the pods when the
+    configuration changes (envFrom is only read at container start)."""
+    canonical = json.dumps(config_data(instance), sort_keys=True).encode()
+    return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def restricted_container_security_context() -> dict[str, Any]:
+    """The container side of the restricted Pod Security Standard, plus a read-only root."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_security_context() -> dict[str, Any]:
+    """The pod side of the restricted Pod Security Standard."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def api_container(instance: Instance) -> dict[str, Any]:
+    """The API container: image, port, probes, resources, environment and security context."""
+    spec = instance.spec
+    return {
+        "name": "api",
+        "image": spec.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": child_name(instance, "api")}}],
+        "env": api_environment(instance),
+        "startupProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 36,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": "http"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "resources": {
+            "requests": _resource_list(spec.resources.requests),
+            "limits": _resource_list(spec.resources.limits),
+        },
+        "securityContext": restricted_container_security_context(),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "data", "mountPath": DATA_DIR},
+        ],
+    }
+
+
+def build_deployment(instance: Instance) -> dict[str, Any]:
+    """The API Deployment: RollingUpdate (maxUnavailable 1, maxSurge 1), restricted security,
+    and `replicas` only when the HPA does not own it."""
+    deployment_spec: dict[str, Any] = {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": selector_labels(instance, "api")},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {
+                "labels": common_labels(instance, "api"),
+                "annotations": {CONFIG_HASH_ANNOTATION: config_hash(instance)},
+            },
+            "spec": {
+                "serviceAccountName": child_name(instance, "api"),
+                "automountServiceAccountToken": False,
+                "securityContext": restricted_pod_security_context(),
+                "terminationGracePeriodSeconds": 30,
+                "containers": [api_container(instance)],
+                # The root filesystem is read-only: give the API writable scratch space.
+                "volumes": [
+                    {"name": "tmp", "emptyDir": {}},
+                    {"name": "data", "emptyDir": {}},
+                ],
+            },
+        },
+    }
+    replicas = api_replicas(instance)
+    if replicas is not None:
+        deployment_spec = {"replicas": replicas, **deployment_spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": child_metadata(instance),
+        "spec": deployment_spec,
+    }

@@ -1,0 +1,51 @@
+"""Builds the Ingress `<instance>-api` with TLS and the cert-manager issuer annotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repairgpt_operator.ownership import child_metadata, child_name
+from repairgpt_operator.spec import Instance
+
+CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+
+
+def tls_secret_name(instance: Instance) -> str:
+    """The Secret that holds the certificate: spec.ingress.tlsSecretName or `<instance>-tls`."""
+    return instance.spec.ingress.tls_secret_name or f"{instance.name}-tls"
+
+
+def build_ingress(instance: Instance) -> dict[str, Any]:
+    """An Ingress for spec.ingress.host that terminates TLS and forwards to the API Service."""
+    spec = instance.spec.ingress
+    metadata = child_metadata(instance)
+    if spec.cluster_issuer:
+        metadata["annotations"] = {CLUSTER_ISSUER_ANNOTATION: spec.cluster_issuer}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": metadata,
+        "spec": {
+            "ingressClassName": spec.class_name,
+            "tls": [{"hosts": [spec.host], "secretName": tls_secret_name(instance)}],
+            "rules": [
+                {
+                    "host": spec.host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {
+                                        "name": child_name(instance, "api"),
+                                        "port": {"name": "http"},
+                                    }
+                                },
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
+    }

@@ -1,0 +1,51 @@
+"""Runs the operator: logging, the metrics endpoint, then kopf until a signal stops it."""
+
+from __future__ import annotations
+
+import logging
+
+import kopf
+
+from repairgpt_operator import __version__, kube, metrics
+from repairgpt_operator.ownership import FIELD_MANAGER
+
+log = logging.getLogger("repairgpt_operator")
+
+
+def run_operator(
+    *, namespaces: list[str] | None, metrics_host: str, metrics_port: int, verbose: bool
+) -> int:
+    """Run the operator against the current kubeconfig (or in-cluster config) until stopped.
+
+    namespaces=None watches all namespaces (cluster-wide); otherwise only those listed.
+    """
+    kopf.configure(verbose=verbose, debug=False, log_format=kopf.LogFormat.FULL)
+    logging.getLogger().setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:
+        # kopf reports every successful handler call at INFO; the operator logs what it changed.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    # Importing the module registers the handlers with kopf's default registry.
+    from repairgpt_operator import handlers
+
+    gateway = kube.shared()
+    server = metrics.serve(metrics_host, metrics_port)
+    log.info(
+        "repairgpt-operator %s starting: api-server=%s namespaces=%s metrics=http://%s:%d/metrics "
+        "healthz=/healthz field-manager=%s resync=%ss",
+        __version__,
+        gateway.server,
+        ",".join(namespaces) if namespaces else "<all>",
+        metrics_host,
+        server.server_address[1],
+        FIELD_MANAGER,
+        handlers.RESYNC_INTERVAL_SECONDS,
+    )
+    try:
+        kopf.run(
+            clusterwide=namespaces is None,
+            namespaces=namespaces or (),
+            standalone=True,
+        )
+    finally:
+        server.shutdown()
+    return 0

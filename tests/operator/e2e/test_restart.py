@@ -1,0 +1,184 @@
+"""A killed operator picks up where it stopped, and an idle operator writes nothing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import KubeCluster
+from tests.operator.e2e.conftest import TEST_RESYNC_SECONDS, OperatorProcess
+from tests.operator.e2e.observe import get_json, is_reconciled, list_json, wait_until
+
+pytestmark = pytest.mark.cluster
+
+INSTANCES = 12
+CHILD_KINDS = "deployments,services,configmaps,serviceaccounts,pdb,networkpolicies"
+
+
+def _instances(count: int) -> str:
+    documents: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "repairgpt-db"},
+            "stringData": {"database-url": "postgresql://u:p@db:5432/x"},
+        }
+    ]
+    for index in range(count):
+        documents.append(
+            {
+                "apiVersion": "repairgpt.io/v1alpha1",
+                "kind": "RepairGPTInstance",
+                "metadata": {"name": f"shop-{index}"},
+                "spec": {
+                    "image": "ghcr.io/example/repairgpt-app:1.2.3",
+                    "replicas": 1 + index % 3,
+                    "database": {"primary": {"secretName": "repairgpt-db"}},
+                },
+            }
+        )
+    return yaml.safe_dump_all(documents)
+
+
+def _all_reconciled(cluster: KubeCluster, namespace: str) -> list[dict[str, Any]] | None:
+    items = list_json(cluster, namespace, "rgi")
+    if len(items) == INSTANCES and all(is_reconciled(item) for item in items):
+        return items
+    return None
+
+
+def _resource_versions(cluster: KubeCluster, namespace: str) -> dict[str, str]:
+    objects = list_json(cluster, namespace, f"rgi,{CHILD_KINDS}", "")
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+        for o in objects
+        if o["kind"] != "Deployment"  # the Deployment controller writes its status
+    }
+
+
+def _wait_for_quiet(operator: OperatorProcess, quiet_seconds: float = 3.0) -> None:
+    """Wait until the operator has written nothing for `quiet_seconds` (debounced status
+    refreshes of the last Deployment changes included)."""
+    last = operator.metric("repairgpt_operator_reconciliations_total", result="changed")
+    quiet_since = time.monotonic()
+    deadline = quiet_since + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = operator.metric("repairgpt_operator_reconciliations_total", result="changed")
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return
+    raise AssertionError("the operator kept writing for a minute")
+
+
+def test_operator_killed_mid_reconcile_converges_without_duplicates(
+    k8s_cluster: KubeCluster, k8s_namespace: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    first = OperatorProcess(operator_kubeconfig, tmp_path / "first.log", resync_seconds=60).start()
+    try:
+        k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=_instances(INSTANCES))
+        # Kill as soon as the first children appear: most instances are mid-reconcile.
+        wait_until(
+            lambda: list_json(
+                k8s_cluster, k8s_namespace, "configmaps", "app.kubernetes.io/name=repairgpt"
+            ),
+            timeout=30,
+            what="the first child",
+            interval=0.05,
+        )
+        first.kill()
+    finally:
+        first.stop()
+    partial = list_json(k8s_cluster, k8s_namespace, "rgi")
+    assert not all(is_reconciled(item) for item in partial), "killed too late to be mid-reconcile"
+
+    second = OperatorProcess(
+        operator_kubeconfig, tmp_path / "second.log", resync_seconds=60
+    ).start()
+    try:
+        instances = wait_until(
+            lambda: _all_reconciled(k8s_cluster, k8s_namespace), timeout=60, what="all instances"
+        )
+    finally:
+        second.stop()
+
+    for instance in instances:
+        name = instance["metadata"]["name"]
+        children = list_json(
+            k8s_cluster, k8s_namespace, CHILD_KINDS, f"app.kubernetes.io/instance={name}"
+        )
+        kinds = sorted(child["kind"] for child in children)
+        assert kinds == sorted(
+            [
+                "ConfigMap",
+                "Deployment",
+                "NetworkPolicy",
+                "PodDisruptionBudget",
+                "Service",
+                "ServiceAccount",
+            ]
+        ), f"{name}: {kinds}"
+        for child in children:
+            assert len(child["metadata"]["ownerReferences"]) == 1
+        deployment = get_json(k8s_cluster, k8s_namespace, "deployment", f"{name}-api")
+        assert deployment is not None
+        assert deployment["spec"]["replicas"] == instance["spec"]["replicas"]
+        replica_sets = list_json(
+            k8s_cluster, k8s_namespace, "replicasets", f"app.kubernetes.io/instance={name}"
+        )
+        assert len(replica_sets) == 1, f"{name} rolled out more than once"
+        leftovers = [
+            key for key in (instance["metadata"].get("annotations") or {})
+            if key.startswith("repairgpt.io/reconcile-on")
+        ]  # fmt: skip
+        assert leftovers == [], f"{name} still has handler progress: {leftovers}"
+
+
+def test_an_idle_operator_writes_nothing(
+    k8s_cluster: KubeCluster, k8s_namespace: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    operator = OperatorProcess(
+        operator_kubeconfig, tmp_path / "idle.log", resync_seconds=TEST_RESYNC_SECONDS
+    ).start()
+    try:
+        k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=_instances(INSTANCES))
+        wait_until(
+            lambda: _all_reconciled(k8s_cluster, k8s_namespace), timeout=60, what="all instances"
+        )
+        # Let the Deployment controller's status updates settle into the instance status.
+        wait_until(
+            lambda: all(
+                (i.get("status") or {}).get("replicas") == i["spec"]["replicas"]
+                for i in list_json(k8s_cluster, k8s_namespace, "rgi")
+            ),
+            timeout=30,
+            what="status.replicas to settle",
+        )
+        _wait_for_quiet(operator)
+        before_versions = _resource_versions(k8s_cluster, k8s_namespace)
+        before_writes = operator.metric("repairgpt_operator_child_writes_total")
+        before_resyncs = operator.metric(
+            "repairgpt_operator_reconciliations_total", trigger="resync"
+        )
+        before_changed = operator.metric(
+            "repairgpt_operator_reconciliations_total", result="changed"
+        )
+        wait_until(
+            lambda: (
+                operator.metric("repairgpt_operator_reconciliations_total", trigger="resync")
+                >= before_resyncs + 2 * INSTANCES
+            ),
+            timeout=10 * TEST_RESYNC_SECONDS,
+            what="two resync passes",
+        )
+        assert operator.metric("repairgpt_operator_child_writes_total") == before_writes
+        changed = operator.metric("repairgpt_operator_reconciliations_total", result="changed")
+        assert changed == before_changed, operator.log()[-3000:]
+        assert _resource_versions(k8s_cluster, k8s_namespace) == before_versions
+    finally:
+        operator.stop()

@@ -1,0 +1,46 @@
+"""The ConfigMap carries the non-secret settings of the API."""
+
+from __future__ import annotations
+
+from repairgpt_operator.resources.configmap import build_configmap
+from tests.operator.factories import example_instance, make_instance
+
+
+def test_configmap_has_the_settings_of_the_spec() -> None:
+    configmap = build_configmap(
+        make_instance(
+            {
+                "config": {
+                    "logLevel": "DEBUG",
+                    "debug": True,
+                    "apiVersion": "v2",
+                    "corsOrigins": ["https://a.example", "https://b.example"],
+                }
+            },
+            name="shop",
+        )
+    )
+    assert configmap["metadata"]["name"] == "shop-api"
+    data = configmap["data"]
+    assert data["LOG_LEVEL"] == "DEBUG"
+    assert data["DEBUG"] == "true"
+    assert data["API_VERSION"] == "v2"
+    assert data["CORS_ORIGINS"] == "https://a.example,https://b.example"
+
+
+def test_configmap_holds_no_secret() -> None:
+    data = build_configmap(example_instance("production"))["data"]
+    joined = " ".join(data.values())
+    assert "change-me" not in joined
+    assert not {"DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "AWS_SECRET_ACCESS_KEY"} & set(data)
+
+
+def test_configmap_points_the_api_at_the_upload_bucket() -> None:
+    data = build_configmap(example_instance("production"))["data"]
+    assert data["S3_BUCKET"] == "repairgpt-uploads"
+    assert data["S3_REGION"] == "us-east-1"
+
+
+def test_all_values_are_strings() -> None:
+    data = build_configmap(example_instance("staging"))["data"]
+    assert all(isinstance(value, str) for value in data.values())

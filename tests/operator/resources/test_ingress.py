@@ -1,0 +1,27 @@
+"""The Ingress terminates TLS with a cert-manager certificate and forwards to the Service."""
+
+from __future__ import annotations
+
+from repairgpt_operator.resources.ingress import build_ingress
+from tests.operator.factories import example_instance, make_instance
+
+
+def test_ingress_serves_the_host_over_tls_with_the_cluster_issuer() -> None:
+    ingress = build_ingress(example_instance("production"))
+    assert ingress["metadata"]["annotations"] == {
+        "cert-manager.io/cluster-issuer": "letsencrypt-prod"
+    }
+    spec = ingress["spec"]
+    assert spec["tls"] == [{"hosts": ["api.example.com"], "secretName": "repairgpt-tls"}]
+    (rule,) = spec["rules"]
+    assert rule["host"] == "api.example.com"
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    assert backend == {"name": "repairgpt-api", "port": {"name": "http"}}
+
+
+def test_tls_secret_defaults_to_the_instance_name_and_issuer_is_optional() -> None:
+    ingress = build_ingress(
+        make_instance({"ingress": {"enabled": True, "host": "a.example"}}, name="shop")
+    )
+    assert ingress["spec"]["tls"][0]["secretName"] == "shop-tls"
+    assert "annotations" not in ingress["metadata"]

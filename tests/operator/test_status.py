@@ -1,0 +1,109 @@
+"""The status tells the user how far the instance is, from what the Deployment reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repairgpt_operator.conditions import find_condition
+from repairgpt_operator.status import compute_status, status_patch
+from tests.operator.factories import make_instance
+
+
+def _deployment(
+    wanted: int, ready: int, *, generation: int = 1, observed: int = 1
+) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": wanted},
+        "status": {
+            "observedGeneration": observed,
+            "replicas": wanted,
+            "readyReplicas": ready,
+            "updatedReplicas": wanted,
+        },
+    }
+
+
+def test_all_pods_ready_means_running_and_ready() -> None:
+    status = compute_status(
+        make_instance(generation=4), previous={}, deployment=_deployment(2, 2), now="T"
+    )
+    assert status["phase"] == "Running"
+    assert status["observedGeneration"] == 4
+    assert (status["replicas"], status["readyReplicas"]) == (2, 2)
+    ready = find_condition(status["conditions"], "Ready")
+    assert ready is not None and ready["status"] == "True" and ready["observedGeneration"] == 4
+    reconciled = find_condition(status["conditions"], "Reconciled")
+    assert reconciled is not None and reconciled["status"] == "True"
+
+
+def test_pending_pods_mean_progressing() -> None:
+    status = compute_status(make_instance(), previous={}, deployment=_deployment(2, 0), now="T")
+    assert status["phase"] == "Progressing"
+    ready = find_condition(status["conditions"], "Ready")
+    assert ready is not None and ready["status"] == "False"
+    assert ready["message"] == "0/2 API pods are ready"
+
+
+def test_an_old_rollout_is_not_ready() -> None:
+    deployment = _deployment(2, 2, generation=3, observed=2)
+    status = compute_status(make_instance(), previous={}, deployment=deployment, now="T")
+    assert status["phase"] == "Progressing"
+
+
+def test_a_refused_apply_means_degraded_with_the_servers_message() -> None:
+    message = 'Deployment.apps "x-api" is invalid: spec.template.spec.containers[0].image: Required'
+    status = compute_status(make_instance(), previous={}, deployment=None, now="T", error=message)
+    assert status["phase"] == "Degraded"
+    reconciled = find_condition(status["conditions"], "Reconciled")
+    assert reconciled is not None
+    assert (reconciled["status"], reconciled["reason"]) == ("False", "ApplyFailed")
+    assert reconciled["message"] == message
+
+
+def test_a_deployment_refresh_keeps_the_last_reconcile_verdict() -> None:
+    failed = compute_status(make_instance(), previous={}, deployment=None, now="T", error="boom")
+    refreshed = compute_status(
+        make_instance(generation=2),
+        previous=failed,
+        deployment=_deployment(1, 1),
+        now="T2",
+        children_synced=False,
+    )
+    assert "observedGeneration" not in refreshed
+    reconciled = find_condition(refreshed["conditions"], "Reconciled")
+    assert reconciled is not None and reconciled["status"] == "False"
+    assert refreshed["phase"] == "Degraded"
+
+
+def test_maintenance_condition_wins_the_phase() -> None:
+    previous = {
+        "conditions": [{"type": "Maintenance", "status": "True", "lastTransitionTime": "T"}]
+    }
+    status = compute_status(
+        make_instance(), previous=previous, deployment=_deployment(0, 0), now="T"
+    )
+    assert status["phase"] == "Maintenance"
+
+
+def test_recomputing_an_unchanged_status_writes_nothing() -> None:
+    instance = make_instance()
+    first = compute_status(instance, previous={}, deployment=_deployment(2, 2), now="T1")
+    second = compute_status(instance, previous=first, deployment=_deployment(2, 2), now="T2")
+    assert status_patch(first, second) == {}
+
+
+def test_status_patch_holds_only_changed_fields() -> None:
+    instance = make_instance()
+    first = compute_status(instance, previous={}, deployment=_deployment(2, 1), now="T1")
+    second = compute_status(instance, previous=first, deployment=_deployment(2, 2), now="T2")
+    patch = status_patch(first, second)
+    assert set(patch) == {"phase", "conditions", "readyReplicas"}
+
+
+def test_selector_is_published_for_the_scale_subresource() -> None:
+    status = compute_status(make_instance(name="shop"), previous={}, deployment=None, now="T")
+    assert status["selector"] == (
+        "app.kubernetes.io/name=repairgpt,app.kubernetes.io/instance=shop,"
+        "app.kubernetes.io/component=api"
+    )
