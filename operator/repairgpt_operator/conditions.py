@@ -11,6 +11,7 @@ READY = "Ready"
 RECONCILED = "Reconciled"
 MAINTENANCE = "Maintenance"
 FAILED_OVER = "FailedOver"
+DEGRADED = "Degraded"
 BACKUP_HEALTHY = "BackupHealthy"
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from repairgpt_operator import kube, metrics
+from repairgpt_operator.failover_probes import FailoverProber
 from repairgpt_operator.inventory import Inventory
 from repairgpt_operator.kube import ApiError
 from repairgpt_operator.ownership import FIELD_MANAGER, MANAGED_BY_LABEL, owner_of
@@ -67,6 +69,7 @@ def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
     if outcome.errors:
         message = outcome.error_message or "the API server refused a child object"
         _post_event(body, type_="Warning", reason="ApplyFailed", message=message)
+    _report_maintenance(body, outcome)
     changed = outcome.applied + [f"deleted {item}" for item in outcome.deleted]
     if not changed:
         return
@@ -81,8 +84,27 @@ def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
             reason="Updated",
             message=f"applied generation {generation}: {summary}",
         )
-    else:
+    elif trigger in ("resync", "child"):
         _post_event(body, type_="Normal", reason="DriftCorrected", message=f"restored {summary}")
+    else:
+        _post_event(body, type_="Normal", reason="Applied", message=f"{trigger}: {summary}")
+
+
+MAINTENANCE_EVENTS = {
+    "On": ("MaintenanceOn", "maintenance mode on: API scaled to 0, maintenance page served"),
+    "Exiting": ("MaintenanceExiting", "maintenance mode off: scaling the API back"),
+    "Off": ("MaintenanceOff", "the API is ready again; the Service points back at it"),
+}
+
+
+def _report_maintenance(body: Mapping[str, Any], outcome: Outcome) -> None:
+    if outcome.instance is None:
+        return
+    before = ((body.get("status") or {}).get("maintenance") or {}).get("phase", "Off")
+    after = outcome.instance.state.maintenance.phase
+    if before != after:
+        reason, message = MAINTENANCE_EVENTS[after]
+        _post_event(body, type_="Normal", reason=reason, message=message)
 
 
 def _reconcile(body: Mapping[str, Any], trigger: str, *, compare: bool) -> Outcome:
@@ -133,6 +155,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.background = [
         asyncio.create_task(_heartbeat(), name="heartbeat"),
         asyncio.create_task(_resync_forever(RESYNC_INTERVAL_SECONDS), name="resync"),
+        asyncio.create_task(_probe_databases_forever(), name="failover-probes"),
     ]
 
 
@@ -172,6 +195,28 @@ async def _resync_forever(interval: float) -> None:
                 log.warning("resync failed: %s", result)
 
 
+def _reconcile_after_switch(body: dict[str, Any]) -> None:
+    _reconcile(body, "failover", compare=True)
+
+
+def _post_failover_event(body: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+    _post_event(body, type_=type_, reason=reason, message=message)
+
+
+prober = FailoverProber(
+    kube.shared, inventory.snapshot, _reconcile_after_switch, _post_failover_event
+)
+
+
+async def _probe_databases_forever(tick: float = 0.25) -> None:
+    """Start each due probe in the thread pool; probes of different instances overlap."""
+    loop = asyncio.get_running_loop()
+    while True:
+        for body in prober.due(time.monotonic()):
+            loop.run_in_executor(None, prober.probe, body)
+        await asyncio.sleep(tick)
+
+
 # --- the instance -------------------------------------------------------------------------------
 
 
@@ -206,6 +251,10 @@ def _refresh_status(namespace: str, name: str, deployment: dict[str, Any]) -> No
     body = inventory.get(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
+    if ((body.get("status") or {}).get("maintenance") or {}).get("phase") == "Exiting":
+        # Leaving maintenance waits for a ready API pod: this may be the event it waits for.
+        _reconcile(body, "maintenance", compare=True)
+        return
     outcome = refresh_status(kube.shared(), body, deployment, inventory=inventory)
     _report(body, "status", outcome)
 
@@ -237,7 +286,8 @@ def _on_child_event(kind: ChildKind, event: Mapping[str, Any]) -> None:
         name=str(child["metadata"]["name"]),
     )
     _report(instance_body, "child", outcome)
-    if kind.kind == "Deployment" and not deleted and not outcome.applied:
+    is_api_deployment = kind.kind == "Deployment" and child["metadata"]["name"] == f"{name}-api"
+    if is_api_deployment and not deleted and not outcome.applied:
         # A restored Deployment comes back as a new event; refresh from that one.
         status_refresher.submit(namespace, name, dict(child))
     if outcome.applied:
@@ -263,5 +313,6 @@ def _register_child_watch(kind: ChildKind) -> None:
     )(on_child_event)
 
 
-for _kind in API_CHILD_KINDS:
+# One watch per resource type (the API and the maintenance Deployment share one).
+for _kind in {kind.plural: kind for kind in reversed(API_CHILD_KINDS)}.values():
     _register_child_watch(_kind)

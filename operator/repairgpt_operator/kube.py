@@ -242,6 +242,10 @@ class Kube:
             body["metadata"] = {"resourceVersion": resource_version}
         return self._call("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE)
 
+    def patch_object(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch of the object at `path` (None values remove keys)."""
+        return self._call("PATCH", path, body=patch, content_type=MERGE_PATCH_CONTENT_TYPE)
+
     def post_event(
         self,
         involved: dict[str, Any],

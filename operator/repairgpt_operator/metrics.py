@@ -30,6 +30,21 @@ CHILD_WRITES = Counter(
     ["kind", "action"],
 )
 
+FAILOVERS = Counter(
+    "repairgpt_operator_failovers_total",
+    "Switches of the API between databases: to_replica (failover) and to_primary (failback).",
+    ["direction"],
+)
+PRIMARY_PROBES = Counter(
+    "repairgpt_operator_primary_probes_total",
+    "Probes of primary databases by result (ok, failed).",
+    ["result"],
+)
+MAINTENANCE_TRANSITIONS = Counter(
+    "repairgpt_operator_maintenance_transitions_total",
+    "Maintenance phase changes of RepairGPTInstances, by the phase entered (On, Exiting, Off).",
+    ["phase"],
+)
 STATUS_WRITES = Counter(
     "repairgpt_operator_status_writes_total",
     "Status patches of RepairGPTInstances by outcome (written, conflict: the instance had "

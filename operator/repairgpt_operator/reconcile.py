@@ -7,17 +7,20 @@ calls of `kube.Kube`, and reports what it did so that handlers can emit events a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from repairgpt_operator import maintenance
 from repairgpt_operator.drift import applies_field, needs_apply
 from repairgpt_operator.inventory import Inventory
 from repairgpt_operator.kube import ApiError, Kube
-from repairgpt_operator.metrics import STATUS_WRITES
-from repairgpt_operator.ownership import FIELD_MANAGER
+from repairgpt_operator.maintenance import ApiDeploymentState
+from repairgpt_operator.metrics import MAINTENANCE_TRANSITIONS, STATUS_WRITES
+from repairgpt_operator.ownership import FIELD_MANAGER, child_name
 from repairgpt_operator.resources import (
     ChildRef,
     child_kind,
@@ -25,7 +28,12 @@ from repairgpt_operator.resources import (
     unwanted_children,
 )
 from repairgpt_operator.spec import Instance, InvalidSpec
-from repairgpt_operator.status import compute_status, invalid_spec_status, status_patch
+from repairgpt_operator.status import (
+    compute_status,
+    invalid_spec_status,
+    maintenance_status,
+    status_patch,
+)
 
 
 def now_rfc3339() -> str:
@@ -110,6 +118,77 @@ def hand_over_replicas(
     )
 
 
+def restore_replicas_after_maintenance(
+    kube: Kube, instance: Instance, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """Leaving maintenance with an HPA: give the API its previous replica count back.
+
+    An HPA does nothing while its target has 0 replicas. The count is set under the hand-off
+    manager (as when autoscaling is switched on), so the operator's own apply without
+    `replicas` leaves it alone and the HPA takes it over from there. Returns the Deployment if
+    it wrote.
+    """
+    state = instance.state.maintenance
+    if state.phase != "Exiting" or live is None:
+        return None
+    if int((live.get("spec") or {}).get("replicas") or 0) != 0:
+        return None
+    replicas = maintenance.restore_replicas(
+        state, autoscaling=True, min_replicas=instance.spec.autoscaling.min_replicas
+    )
+    metadata = manifest["metadata"]
+    return kube.apply(
+        {
+            "apiVersion": manifest["apiVersion"],
+            "kind": manifest["kind"],
+            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "spec": {"replicas": replicas},
+        },
+        field_manager=REPLICAS_HANDOFF_MANAGER,
+    )
+
+
+def api_deployment_state(deployment: Mapping[str, Any] | None) -> ApiDeploymentState | None:
+    """What maintenance decisions need of the live API Deployment."""
+    if deployment is None:
+        return None
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    return ApiDeploymentState(
+        replicas=int(spec.get("replicas", 1)),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        up_to_date=int(status.get("observedGeneration") or 0) >= generation,
+    )
+
+
+def advance_maintenance(
+    kube: Kube, instance: Instance, body: Mapping[str, Any]
+) -> tuple[Instance, Mapping[str, Any]]:
+    """Move the maintenance phase on, recording it in the status before any child changes.
+
+    Recording first matters: the replica count noted on entry must survive an operator crash
+    between this write and the scale-down (a second look would see 0 replicas).
+    """
+    state = instance.state.maintenance
+    enabled = instance.spec.maintenance.enabled
+    if state.phase == "Off" and not enabled:
+        return instance, body
+    live = kube.get("apps/v1", "Deployment", instance.namespace, child_name(instance, "api"))
+    new_state = maintenance.next_state(state, enabled=enabled, api=api_deployment_state(live))
+    if new_state == state:
+        return instance, body
+    stored = kube.patch_instance_status(
+        instance.namespace,
+        instance.name,
+        {"maintenance": maintenance_status(new_state)},
+        resource_version=(body.get("metadata") or {}).get("resourceVersion"),
+    )
+    MAINTENANCE_TRANSITIONS.labels(phase=new_state.phase).inc()
+    runtime = dataclasses.replace(instance.state, maintenance=new_state)
+    return dataclasses.replace(instance, state=runtime), stored
+
+
 def sync_children(
     kube: Kube,
     instance: Instance,
@@ -125,8 +204,10 @@ def sync_children(
     (`live` may supply objects already in hand, keyed by (kind, name)).
     """
     deployment: dict[str, Any] | None = None
+    api_name = child_name(instance, "api")
     for manifest in desired_children(instance):
         name = manifest["metadata"]["name"]
+        is_api_deployment = manifest["kind"] == "Deployment" and name == api_name
         current: dict[str, Any] | None = None
         try:
             if compare:
@@ -137,12 +218,17 @@ def sync_children(
                     current = kube.get(
                         manifest["apiVersion"], manifest["kind"], instance.namespace, name
                     )
-            if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
+            if is_api_deployment and "replicas" not in manifest["spec"]:
                 if current is None and not compare:
                     current = kube.get(
                         manifest["apiVersion"], manifest["kind"], instance.namespace, name
                     )
-                hand_over_replicas(kube, manifest, current)
+                restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
+                if restored is not None:
+                    current = restored
+                    outcome.applied.append(f"{_describe(manifest)} (replicas restored)")
+                else:
+                    hand_over_replicas(kube, manifest, current)
             if not compare or needs_apply(manifest, current):
                 current = kube.apply(manifest)
                 outcome.applied.append(_describe(manifest))
@@ -150,7 +236,7 @@ def sync_children(
             outcome.errors.append(
                 ApiError(error.status, error.reason, f"{_describe(manifest)}: {error.message}")
             )
-        if manifest["kind"] == "Deployment":
+        if is_api_deployment:
             deployment = current
     for ref in unwanted_children(instance):
         try:
@@ -272,6 +358,13 @@ def reconcile_instance(
         if patch:
             kube.patch_instance_status(str(metadata["namespace"]), str(metadata["name"]), patch)
             outcome.status_written = True
+        outcome.duration_seconds = time.monotonic() - started
+        return outcome
+    try:
+        instance, body = advance_maintenance(kube, instance, body)
+    except ApiError as error:
+        outcome.instance = instance
+        outcome.errors.append(error)
         outcome.duration_seconds = time.monotonic() - started
         return outcome
     outcome.instance = instance

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from repairgpt_operator.maintenance import PHASES, MaintenanceState, Phase
+
 GROUP = "repairgpt.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -660,6 +662,19 @@ class DatabaseStatus(CamelModel):
     )
 
 
+class MaintenanceStatus(CamelModel):
+    """Where the instance is in maintenance mode (the operator's memory of it)."""
+
+    phase: Literal["Off", "On", "Exiting"] = Field(
+        default="Off",
+        description="Off; On (API held at 0, maintenance page served); Exiting (API scaled "
+        "back, the Service switches back once an API pod is ready).",
+    )
+    previous_replicas: int | None = Field(
+        default=None, description="API replicas when maintenance began, restored on exit."
+    )
+
+
 class BackupStatus(CamelModel):
     """Outcome of the backups."""
 
@@ -708,6 +723,9 @@ class RepairGPTInstanceStatus(CamelModel):
     database: DatabaseStatus | None = Field(
         default=None, description="Database in use and primary health."
     )
+    maintenance: MaintenanceStatus | None = Field(
+        default=None, description="Progress of entering and leaving maintenance mode."
+    )
     backup: BackupStatus | None = Field(default=None, description="Outcome of the backups.")
 
 
@@ -715,14 +733,37 @@ class RepairGPTInstanceStatus(CamelModel):
 
 
 @dataclass(frozen=True)
+class RuntimeState:
+    """What the operator decided at run time and keeps in .status; it shapes children too."""
+
+    database_active: Literal["primary", "replica"] = "primary"
+    maintenance: MaintenanceState = MaintenanceState()
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any]) -> RuntimeState:
+        database = status.get("database") or {}
+        maintenance = status.get("maintenance") or {}
+        previous = maintenance.get("previousReplicas")
+        phase: Phase = next((p for p in PHASES if p == maintenance.get("phase")), "Off")
+        return cls(
+            database_active="replica" if database.get("active") == "replica" else "primary",
+            maintenance=MaintenanceState(
+                phase=phase,
+                previous_replicas=int(previous) if previous is not None else None,
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class Instance:
-    """A RepairGPTInstance as the builders see it: identity plus a validated spec."""
+    """A RepairGPTInstance as the builders see it: identity, a validated spec, runtime state."""
 
     name: str
     namespace: str
     uid: str
     generation: int
     spec: RepairGPTInstanceSpec
+    state: RuntimeState = RuntimeState()
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Instance:
@@ -738,6 +779,7 @@ class Instance:
             uid=str(metadata.get("uid") or ""),
             generation=int(metadata.get("generation") or 0),
             spec=spec,
+            state=RuntimeState.from_status(body.get("status") or {}),
         )
 
 

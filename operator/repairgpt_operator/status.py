@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from repairgpt_operator.conditions import (
+    DEGRADED,
     FAILED_OVER,
     MAINTENANCE,
     READY,
@@ -14,6 +15,7 @@ from repairgpt_operator.conditions import (
     make_condition,
     set_condition,
 )
+from repairgpt_operator.maintenance import MaintenanceState
 from repairgpt_operator.ownership import label_selector, selector_labels
 from repairgpt_operator.spec import Instance
 
@@ -92,6 +94,41 @@ def reconciled_condition(instance: Instance, error: str | None, applied: int) ->
     )
 
 
+def maintenance_status(state: MaintenanceState) -> dict[str, Any]:
+    """status.maintenance as the CRD spells it."""
+    return {"phase": state.phase, "previousReplicas": state.previous_replicas}
+
+
+def maintenance_condition(instance: Instance) -> dict[str, Any]:
+    """Maintenance=True from entering until the Service points at the API again."""
+    state = instance.state.maintenance
+    if state.phase == "On":
+        was = "" if state.previous_replicas is None else f" (was {state.previous_replicas})"
+        return make_condition(
+            MAINTENANCE,
+            "True",
+            reason="MaintenanceOn",
+            message=f"the API is scaled to 0{was}; {instance.name}-maintenance serves the "
+            "maintenance page",
+            observed_generation=instance.generation,
+        )
+    if state.phase == "Exiting":
+        return make_condition(
+            MAINTENANCE,
+            "True",
+            reason="Exiting",
+            message="the API is scaling back; the Service switches back once an API pod is ready",
+            observed_generation=instance.generation,
+        )
+    return make_condition(
+        MAINTENANCE,
+        "False",
+        reason="MaintenanceOff",
+        message="the Service points at the API",
+        observed_generation=instance.generation,
+    )
+
+
 def invalid_spec_status(
     previous: Mapping[str, Any], *, generation: int, message: str, now: str
 ) -> dict[str, Any]:
@@ -128,13 +165,16 @@ def compute_status(
         conditions = set_condition(
             conditions, reconciled_condition(instance, error, applied), now=now
         )
+    in_maintenance = instance.state.maintenance.phase != "Off"
+    if in_maintenance or "maintenance" in previous:
+        conditions = set_condition(conditions, maintenance_condition(instance), now=now)
     failing = any(c.get("type") == RECONCILED and c.get("status") == "False" for c in conditions)
     _, current, ready = deployment_counts(deployment)
     if is_true(conditions, MAINTENANCE):
         phase = "Maintenance"
     elif is_true(conditions, FAILED_OVER):
         phase = "FailedOver"
-    elif failing:
+    elif failing or is_true(conditions, DEGRADED):
         phase = "Degraded"
     elif is_true(conditions, READY):
         phase = "Running"
@@ -151,6 +191,8 @@ def compute_status(
         status = {"observedGeneration": instance.generation, **status}
     if not previous.get("database"):
         status["database"] = {"active": "primary", "consecutiveFailures": 0}
+    if in_maintenance or "maintenance" in previous:
+        status["maintenance"] = maintenance_status(instance.state.maintenance)
     return status
 
 

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, child_name
+from repairgpt_operator.maintenance import keeps_api_guards, serves_maintenance_page
+from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, Component, child_name
 from repairgpt_operator.resources.configmap import build_configmap
 from repairgpt_operator.resources.deployment import build_deployment
 from repairgpt_operator.resources.hpa import build_hpa
 from repairgpt_operator.resources.ingress import build_ingress
+from repairgpt_operator.resources.maintenance_deployment import build_maintenance_deployment
 from repairgpt_operator.resources.networkpolicy import build_networkpolicy
 from repairgpt_operator.resources.pdb import build_pdb
 from repairgpt_operator.resources.service import build_service
@@ -34,6 +36,7 @@ class ChildKind:
     plural: str
     build: Callable[[Instance], dict[str, Any]]
     wanted: Callable[[Instance], bool]
+    component: Component = "api"
 
     @property
     def group(self) -> str:
@@ -54,25 +57,43 @@ def _always(_: Instance) -> bool:
     return True
 
 
+def _pdb_wanted(instance: Instance) -> bool:
+    # Not while maintenance holds the API at zero: a PDB over no pods only raises alerts.
+    return instance.spec.pod_disruption_budget.enabled and keeps_api_guards(
+        instance.state.maintenance
+    )
+
+
+def _hpa_wanted(instance: Instance) -> bool:
+    # Removed during maintenance: an HPA would scale the API back up.
+    return instance.spec.autoscaling.enabled and keeps_api_guards(instance.state.maintenance)
+
+
+def _maintenance_page_wanted(instance: Instance) -> bool:
+    return serves_maintenance_page(instance.state.maintenance)
+
+
 # In apply order: what the Deployment references exists before it.
 API_CHILD_KINDS: tuple[ChildKind, ...] = (
     ChildKind("v1", "ServiceAccount", "serviceaccounts", build_serviceaccount, _always),
     ChildKind("v1", "ConfigMap", "configmaps", build_configmap, _always),
     ChildKind("apps/v1", "Deployment", "deployments", build_deployment, _always),
-    ChildKind("v1", "Service", "services", build_service, _always),
     ChildKind(
-        "policy/v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        build_pdb,
-        lambda i: i.spec.pod_disruption_budget.enabled,
+        "apps/v1",
+        "Deployment",
+        "deployments",
+        build_maintenance_deployment,
+        _maintenance_page_wanted,
+        component="maintenance",
     ),
+    ChildKind("v1", "Service", "services", build_service, _always),
+    ChildKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", build_pdb, _pdb_wanted),
     ChildKind(
         "autoscaling/v2",
         "HorizontalPodAutoscaler",
         "horizontalpodautoscalers",
         build_hpa,
-        lambda i: i.spec.autoscaling.enabled,
+        _hpa_wanted,
     ),
     ChildKind(
         "networking.k8s.io/v1",
@@ -121,7 +142,9 @@ def desired_children(instance: Instance) -> list[dict[str, Any]]:
 def unwanted_children(instance: Instance) -> list[ChildRef]:
     """Children of optional kinds that the instance has switched off (to delete if present)."""
     return [
-        ChildRef(kind.api_version, kind.kind, instance.namespace, child_name(instance, "api"))
+        ChildRef(
+            kind.api_version, kind.kind, instance.namespace, child_name(instance, kind.component)
+        )
         for kind in API_CHILD_KINDS
         if not kind.wanted(instance)
     ]
@@ -143,6 +166,7 @@ __all__ = [
     "build_deployment",
     "build_hpa",
     "build_ingress",
+    "build_maintenance_deployment",
     "build_networkpolicy",
     "build_pdb",
     "build_service",

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from repairgpt_operator import maintenance
 from repairgpt_operator.ownership import child_metadata, child_name, common_labels, selector_labels
 from repairgpt_operator.resources.configmap import DATA_DIR, config_data
 from repairgpt_operator.spec import Instance, ResourceList
@@ -17,10 +18,13 @@ CONFIG_HASH_ANNOTATION = "repairgpt.io/config-hash"
 
 
 def api_replicas(instance: Instance) -> int | None:
-    """The replica count the operator sets, or None when the HPA owns it (never fight the HPA)."""
-    if instance.spec.autoscaling.enabled:
-        return None
-    return instance.spec.replicas
+    """The replica count the operator sets, or None when the HPA owns it (never fight the HPA);
+    0 while maintenance holds the API."""
+    return maintenance.api_replicas(
+        instance.state.maintenance,
+        spec_replicas=instance.spec.replicas,
+        autoscaling=instance.spec.autoscaling.enabled,
+    )
 
 
 def _resource_list(resources: ResourceList) -> dict[str, Any]:
@@ -38,9 +42,14 @@ def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
 def api_environment(instance: Instance) -> list[dict[str, Any]]:
     """Secret-backed environment variables: references only, never a value."""
     spec = instance.spec
-    env = [
-        _secret_env("DATABASE_URL", spec.database.primary.secret_name, spec.database.primary.key)
-    ]
+    database = spec.database.primary
+    if instance.state.database_active == "replica" and spec.database.replica is not None:
+        # Failed over: the replica's URL, and read-only mode so that writes fail cleanly (503)
+        # instead of being attempted on a standby.
+        database = spec.database.replica
+    env = [_secret_env("DATABASE_URL", database.secret_name, database.key)]
+    if database is spec.database.replica:
+        env.append({"name": "READ_ONLY_MODE", "value": "true"})
     if spec.redis is not None:
         env.append(_secret_env("REDIS_URL", spec.redis.secret_name, spec.redis.key))
     if spec.llm.api_key_secret is not None:

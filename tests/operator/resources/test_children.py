@@ -28,10 +28,15 @@ def test_production_instance_gets_hpa_and_ingress_too() -> None:
 
 
 def test_switched_off_kinds_are_listed_for_deletion() -> None:
-    unwanted = {
-        ref.kind for ref in unwanted_children(make_instance({"networkPolicy": {"enabled": False}}))
+    instance = make_instance({"networkPolicy": {"enabled": False}})
+    unwanted = {(ref.kind, ref.name) for ref in unwanted_children(instance)}
+    api, page = f"{instance.name}-api", f"{instance.name}-maintenance"
+    assert unwanted == {
+        ("HorizontalPodAutoscaler", api),
+        ("NetworkPolicy", api),
+        ("Ingress", api),
+        ("Deployment", page),
     }
-    assert unwanted == {"HorizontalPodAutoscaler", "NetworkPolicy", "Ingress"}
 
 
 def test_every_child_carries_the_digest_of_its_manifest() -> None:
