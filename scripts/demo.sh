@@ -41,6 +41,7 @@ fi
 
 kubectl_bin="$("$bin/repairgpt-operator" dev-cluster build | tail -n1)/kubectl"
 if [ -n "${KUBECONFIG:-}" ]; then
+    demo_uses_own_cluster=1
     say "Using the cluster of KUBECONFIG=$KUBECONFIG"
 else
     say "Starting the local Kubernetes control plane in $cluster_dir"
@@ -72,6 +73,46 @@ echo
 kubectl -n "$namespace" get deploy,svc,hpa,pdb,networkpolicy,configmap,serviceaccount \
     -l app.kubernetes.io/instance="$name"
 echo "    (this control plane has no kubelet, so the API pods stay Pending)"
+
+say "Maintenance mode on: kubectl patch rgi $name --type merge -p '{\"spec\":{\"maintenance\":{\"enabled\":true}}}'"
+kubectl -n "$namespace" patch rgi "$name" --type merge -p '{"spec":{"maintenance":{"enabled":true}}}'
+kubectl -n "$namespace" wait --for=condition=Maintenance --timeout=60s "rgi/$name" >/dev/null
+kubectl -n "$namespace" wait --timeout=60s "svc/$name-api" \
+    --for=jsonpath='{.spec.selector.app\.kubernetes\.io/component}'=maintenance >/dev/null
+kubectl -n "$namespace" get rgi
+kubectl -n "$namespace" get deploy -l app.kubernetes.io/instance="$name"
+echo "    Service $name-api selects: $(kubectl -n "$namespace" get svc "$name-api" \
+    -o jsonpath='{.spec.selector.app\.kubernetes\.io/component}')"
+
+say "Maintenance mode off"
+kubectl -n "$namespace" patch rgi "$name" --type merge -p '{"spec":{"maintenance":{"enabled":false}}}'
+for _ in $(seq 100); do
+    phase="$(kubectl -n "$namespace" get rgi "$name" -o jsonpath='{.status.maintenance.phase}')"
+    [ "$phase" = "Exiting" ] && break
+    sleep 0.2
+done
+echo "    maintenance phase: $phase (the Service stays on the maintenance page until an API pod is ready)"
+if [ -z "${demo_uses_own_cluster:-}" ]; then
+    # No kubelet here: mark the API pods Ready the way a kubelet would, to let maintenance end.
+    ready_patch='{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"},{"type":"ContainersReady","status":"True"}]}}'
+    for _ in $(seq 120); do
+        for pod in $(kubectl -n "$namespace" get pods -o name \
+            -l app.kubernetes.io/instance="$name",app.kubernetes.io/component=api); do
+            kubectl -n "$namespace" patch "$pod" --subresource=status --type merge \
+                -p "$ready_patch" >/dev/null 2>&1 || true
+        done
+        [ "$(kubectl -n "$namespace" get rgi "$name" -o jsonpath='{.status.maintenance.phase}')" = "Off" ] && break
+        sleep 0.5
+    done
+    echo "    (no kubelet on this control plane: the demo marked the API pod Ready, as a kubelet would)"
+fi
+kubectl -n "$namespace" wait --for=condition=Maintenance=false --timeout=120s "rgi/$name" >/dev/null
+kubectl -n "$namespace" wait --timeout=60s "svc/$name-api" \
+    --for=jsonpath='{.spec.selector.app\.kubernetes\.io/component}'=api >/dev/null
+kubectl -n "$namespace" get rgi
+kubectl -n "$namespace" get deploy -l app.kubernetes.io/instance="$name"
+echo "    Service $name-api selects: $(kubectl -n "$namespace" get svc "$name-api" \
+    -o jsonpath='{.spec.selector.app\.kubernetes\.io/component}')"
 
 say "Starting the RepairGPT API on its embedded defaults (SQLite, offline answers, seed guides)"
 stop_pidfile "$state/api.pid"
