@@ -1,0 +1,315 @@
+"""The `repairgpt backup create|list|restore|prune` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from repairgpt.backup.errors import BackupError, ExitCode
+from repairgpt.backup.inventory import BackupEntry
+from repairgpt.backup.manifest import manifest_to_dict
+from repairgpt.backup.progress import human_bytes
+
+if TYPE_CHECKING:
+    from repairgpt.backup.s3 import S3Location
+
+# The command bodies import boto3 and psycopg when they run, not when `repairgpt` starts.
+Command = Callable[[argparse.Namespace], int]
+MiB = 1024 * 1024
+
+
+def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `backup` with its subcommands on the main `repairgpt` parser."""
+    backup = subparsers.add_parser(
+        "backup",
+        help="PostgreSQL backups to S3: create, list, restore, prune",
+        description="Back up the database to S3 and restore it. S3 credentials come from the "
+        "standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, "
+        "AWS_DEFAULT_REGION, ...) unless given as flags.",
+    )
+    commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
+
+    create = commands.add_parser("create", help="dump the database into S3 with a manifest")
+    _add_location(create)
+    create.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="database to back up (default: $DATABASE_URL); postgresql+psycopg:// is accepted",
+    )
+    create.add_argument(
+        "--part-size-mib",
+        type=_positive_int,
+        default=8,
+        help="multipart upload part size; memory use is about three parts (default: 8)",
+    )
+    create.add_argument(
+        "--compress-threads",
+        type=_positive_int,
+        default=2,
+        help="threads compressing the dump (gzip level 6) (default: 2)",
+    )
+    _add_tools(create)
+    create.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    create.set_defaults(func=_guarded(_create))
+
+    listing = commands.add_parser("list", help="list backups, newest first")
+    _add_location(listing)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=_guarded(_list))
+
+    restore = commands.add_parser("restore", help="restore a backup after verifying its checksum")
+    restore.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
+    _add_location(restore)
+    restore.add_argument("--target-url", required=True, help="database to restore into")
+    restore.add_argument(
+        "--clean",
+        action="store_true",
+        help="allow a non-empty target: the backup's objects are dropped and recreated",
+    )
+    restore.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=None,
+        help="where the compressed dump is kept while it is verified and applied (default: TMPDIR)",
+    )
+    _add_tools(restore)
+    restore.add_argument("--json", action="store_true", help="print the report as JSON")
+    restore.set_defaults(func=_guarded(_restore))
+
+    prune = commands.add_parser(
+        "prune", help="delete backups older than N days, never the newest successful one"
+    )
+    _add_location(prune)
+    prune.add_argument("--retention-days", type=_non_negative_int, required=True)
+    prune.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    prune.add_argument("--json", action="store_true", help="print the plan as JSON")
+    prune.set_defaults(func=_guarded(_prune))
+
+
+def _add_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bucket", required=True, help="S3 bucket of the backups")
+    parser.add_argument("--prefix", default="", help="folder in the bucket, e.g. database/")
+    parser.add_argument(
+        "--endpoint-url", default=None, help="S3 endpoint (default: $AWS_ENDPOINT_URL or AWS)"
+    )
+    parser.add_argument("--region", default=None, help="S3 region (default: $AWS_DEFAULT_REGION)")
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        help="seconds between progress lines on stderr; negative for none (default: 5)",
+    )
+
+
+def _add_tools(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pg-bin-dir",
+        type=Path,
+        default=Path(os.environ["PG_BIN_DIR"]) if os.environ.get("PG_BIN_DIR") else None,
+        help="folder of pg_dump/psql to use (default: $PG_BIN_DIR, then PATH)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _location(args: argparse.Namespace) -> S3Location:
+    from repairgpt.backup.s3 import S3Location
+
+    return S3Location(
+        bucket=args.bucket, prefix=args.prefix, endpoint_url=args.endpoint_url, region=args.region
+    )
+
+
+class _Terminated(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Unwinding (instead of dying) aborts the multipart upload and stops pg_dump.
+    raise _Terminated(signum)
+
+
+def _guarded(command: Command) -> Command:
+    def run(args: argparse.Namespace) -> int:
+        # botocore logs every credential lookup at INFO; the progress lines are what matters here.
+        for name in ("botocore", "boto3", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminate)
+        try:
+            return command(args)
+        except BackupError as exc:
+            print(f"repairgpt backup: error: {exc.message}", file=sys.stderr)
+            return int(exc.exit_code)
+        except KeyboardInterrupt:
+            print("repairgpt backup: interrupted; nothing was left half-written", file=sys.stderr)
+            return 130
+        except _Terminated as exc:
+            print("repairgpt backup: terminated; nothing was left half-written", file=sys.stderr)
+            return exc.exit_code
+
+    return run
+
+
+def _create(args: argparse.Namespace) -> int:
+    from repairgpt.backup.create import create_backup
+    from repairgpt.backup.dump import PgTools
+
+    if not args.database_url:
+        print(
+            "repairgpt backup: error: --database-url or DATABASE_URL is required", file=sys.stderr
+        )
+        return int(ExitCode.USAGE)
+    location = _location(args)
+    manifest = create_backup(
+        database_url=args.database_url,
+        location=location,
+        tools=PgTools(args.pg_bin_dir),
+        part_size=args.part_size_mib * MiB,
+        compress_threads=args.compress_threads,
+        progress_interval=args.progress_interval,
+    )
+    if args.json:
+        print(json.dumps(manifest_to_dict(manifest), indent=2, ensure_ascii=False))
+    else:
+        print(
+            f"backup written: s3://{location.bucket}/{manifest.key} "
+            f"({human_bytes(manifest.size_bytes)}, {len(manifest.tables)} tables, "
+            f"{manifest.total_rows} rows, sha256 {manifest.sha256})"
+        )
+    return 0
+
+
+def _entry_dict(entry: BackupEntry) -> dict[str, Any]:
+    return {
+        "key": entry.dump_key,
+        "time": entry.taken_at.isoformat(),
+        "size_bytes": entry.size_bytes,
+        "verified": entry.successful,
+        "problem": entry.problem,
+        "manifest": manifest_to_dict(entry.manifest) if entry.manifest else None,
+    }
+
+
+def _list(args: argparse.Namespace) -> int:
+    from repairgpt.backup.catalog import list_backups
+
+    entries = list_backups(location=_location(args))
+    if args.json:
+        print(json.dumps([_entry_dict(e) for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print(f"no backups in {_location(args).describe()}")
+        return 0
+    print(f"{'TIME (UTC)':<24}{'SIZE':>12}  {'VERIFIED':<9}{'ROWS':>12}  KEY")
+    for entry in entries:
+        size = human_bytes(entry.size_bytes) if entry.size_bytes is not None else "-"
+        rows = str(entry.manifest.total_rows) if entry.manifest else "-"
+        verified = "yes" if entry.successful else "no"
+        when = entry.taken_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        note = f"  ({entry.problem})" if entry.problem else ""
+        print(f"{when:<24}{size:>12}  {verified:<9}{rows:>12}  {entry.dump_key}{note}")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from repairgpt.backup.dump import PgTools
+    from repairgpt.backup.restore import restore_backup
+
+    report = restore_backup(
+        location=_location(args),
+        target_url=args.target_url,
+        key=args.key,
+        clean=args.clean,
+        tools=PgTools(args.pg_bin_dir),
+        spool_dir=args.spool_dir,
+        progress_interval=args.progress_interval,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "key": report.key,
+                    "counts_match": report.counts_match,
+                    "tables": [
+                        {"table": c.table, "expected": c.expected, "actual": c.actual}
+                        for c in report.tables
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"restored {report.key} (taken {report.manifest.created_at.isoformat()})")
+        width = max([len(c.table) for c in report.tables] + [5])
+        print(f"{'TABLE':<{width}}  {'BACKUP':>12}  {'RESTORED':>12}")
+        for check in report.tables:
+            actual = "missing" if check.actual < 0 else str(check.actual)
+            mark = "" if check.ok else "  MISMATCH"
+            print(f"{check.table:<{width}}  {check.expected:>12}  {actual:>12}{mark}")
+    if not report.counts_match:
+        names = ", ".join(c.table for c in report.mismatches)
+        print(
+            f"repairgpt backup: error: row counts differ from the manifest for {names}",
+            file=sys.stderr,
+        )
+        return int(ExitCode.ROW_COUNT_MISMATCH)
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    from repairgpt.backup.catalog import prune_backups
+
+    plan = prune_backups(
+        location=_location(args), retention_days=args.retention_days, dry_run=args.dry_run
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "dry_run": args.dry_run,
+                    "deleted": [
+                        {"key": d.dump_key, "reason": d.reason, "objects": list(d.object_keys)}
+                        for d in plan.delete
+                    ],
+                    "kept": [{"key": d.dump_key, "reason": d.reason} for d in plan.keep],
+                    "aborted_uploads": [u.key for u in plan.abort_uploads],
+                },
+                indent=2,
+            )
+        )
+        return 0
+    verb = "would delete" if args.dry_run else "deleted"
+    for decision in plan.delete:
+        print(f"{verb} {decision.dump_key}: {decision.reason}")
+    for upload in plan.abort_uploads:
+        print(f"{'would abort' if args.dry_run else 'aborted'} unfinished upload {upload.key}")
+    for decision in plan.keep:
+        print(f"kept {decision.dump_key}: {decision.reason}")
+    print(f"{len(plan.delete)} {verb}, {len(plan.keep)} kept")
+    return 0

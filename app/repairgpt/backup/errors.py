@@ -1,0 +1,89 @@
+"""Failures of backup commands, each with the exit code the command ends with."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of `repairgpt backup ...`; distinct so a Job's status tells what went wrong."""
+
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    S3_UNREACHABLE = 10
+    S3_BAD_CREDENTIALS = 11
+    S3_BUCKET_MISSING = 12
+    S3_ERROR = 13
+    DATABASE_UNREACHABLE = 20
+    VERSION_MISMATCH = 21
+    DUMP_FAILED = 22
+    TOOL_MISSING = 23
+    CHECKSUM_MISMATCH = 30
+    BACKUP_NOT_FOUND = 31
+    TARGET_NOT_EMPTY = 32
+    RESTORE_FAILED = 33
+    ROW_COUNT_MISMATCH = 34
+    NO_SPACE = 35
+
+
+class BackupError(Exception):
+    """A failure that is explained to the user; its message never holds a secret."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class S3UnreachableError(BackupError):
+    exit_code = ExitCode.S3_UNREACHABLE
+
+
+class S3CredentialsError(BackupError):
+    exit_code = ExitCode.S3_BAD_CREDENTIALS
+
+
+class BucketMissingError(BackupError):
+    exit_code = ExitCode.S3_BUCKET_MISSING
+
+
+class S3Error(BackupError):
+    exit_code = ExitCode.S3_ERROR
+
+
+class DatabaseUnreachableError(BackupError):
+    exit_code = ExitCode.DATABASE_UNREACHABLE
+
+
+class VersionMismatchError(BackupError):
+    exit_code = ExitCode.VERSION_MISMATCH
+
+
+class DumpFailedError(BackupError):
+    exit_code = ExitCode.DUMP_FAILED
+
+
+class ToolMissingError(BackupError):
+    exit_code = ExitCode.TOOL_MISSING
+
+
+class ChecksumMismatchError(BackupError):
+    exit_code = ExitCode.CHECKSUM_MISMATCH
+
+
+class BackupNotFoundError(BackupError):
+    exit_code = ExitCode.BACKUP_NOT_FOUND
+
+
+class TargetNotEmptyError(BackupError):
+    exit_code = ExitCode.TARGET_NOT_EMPTY
+
+
+class RestoreFailedError(BackupError):
+    exit_code = ExitCode.RESTORE_FAILED
+
+
+class NoSpaceError(BackupError):
+    exit_code = ExitCode.NO_SPACE
