@@ -15,7 +15,13 @@ from repairgpt_operator import kube, metrics
 from repairgpt_operator.failover_probes import FailoverProber
 from repairgpt_operator.inventory import Inventory
 from repairgpt_operator.kube import ApiError
-from repairgpt_operator.ownership import FIELD_MANAGER, MANAGED_BY_LABEL, owner_of
+from repairgpt_operator.ownership import (
+    COMPONENT_LABEL,
+    FIELD_MANAGER,
+    INSTANCE_LABEL,
+    MANAGED_BY_LABEL,
+    owner_of,
+)
 from repairgpt_operator.reconcile import (
     Outcome,
     reconcile_child,
@@ -70,6 +76,7 @@ def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
         message = outcome.error_message or "the API server refused a child object"
         _post_event(body, type_="Warning", reason="ApplyFailed", message=message)
     _report_maintenance(body, outcome)
+    _report_backup(body, outcome)
     changed = outcome.applied + [f"deleted {item}" for item in outcome.deleted]
     if not changed:
         return
@@ -95,6 +102,18 @@ MAINTENANCE_EVENTS = {
     "Exiting": ("MaintenanceExiting", "maintenance mode off: scaling the API back"),
     "Off": ("MaintenanceOff", "the API is ready again; the Service points back at it"),
 }
+
+
+def _report_backup(body: Mapping[str, Any], outcome: Outcome) -> None:
+    if outcome.started_job:
+        _post_event(
+            body,
+            type_="Normal",
+            reason="BackupStarted",
+            message=f"started the on-demand backup Job {outcome.started_job}",
+        )
+    for event in outcome.backup_events:
+        _post_event(body, type_=event.type, reason=event.reason, message=event.message)
 
 
 def _report_maintenance(body: Mapping[str, Any], outcome: Outcome) -> None:
@@ -152,6 +171,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     for kind in API_CHILD_KINDS:
         # Server-side filtering: only the operator's own children travel over the watches.
         settings.watching.label_selectors[kind.api_version, kind.plural] = selector
+    settings.watching.label_selectors["batch/v1", "jobs"] = selector
     memo.background = [
         asyncio.create_task(_heartbeat(), name="heartbeat"),
         asyncio.create_task(_resync_forever(RESYNC_INTERVAL_SECONDS), name="resync"),
@@ -316,3 +336,33 @@ def _register_child_watch(kind: ChildKind) -> None:
 # One watch per resource type (the API and the maintenance Deployment share one).
 for _kind in {kind.plural: kind for kind in reversed(API_CHILD_KINDS)}.values():
     _register_child_watch(_kind)
+
+
+# --- backup Jobs --------------------------------------------------------------------------------
+
+
+def _refresh_backup(namespace: str, name: str, _job: dict[str, Any]) -> None:
+    body = inventory.get(namespace, name)
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return
+    _reconcile(body, "backup", compare=True)
+
+
+# Scheduled Jobs are owned by the CronJob, not the instance: they are matched by their labels.
+backup_refresher = StatusRefresher(_refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
+
+
+@kopf.on.event(
+    "batch",
+    "v1",
+    "jobs",
+    labels={MANAGED_BY_LABEL: FIELD_MANAGER, COMPONENT_LABEL: "backup"},
+    id="watch-backup-jobs",
+)
+def on_backup_job_event(event: Mapping[str, Any], **_: Any) -> None:
+    """A backup Job started, finished or went away: bring status.backup up to date."""
+    job = event.get("object") or {}
+    metadata = job.get("metadata") or {}
+    instance = (metadata.get("labels") or {}).get(INSTANCE_LABEL)
+    if instance:
+        backup_refresher.submit(str(metadata.get("namespace")), str(instance), dict(job))

@@ -51,6 +51,17 @@ STATUS_WRITES = Counter(
     "changed since it was read and the status was recomputed).",
     ["outcome"],
 )
+BACKUP_LAST_SUCCESS = Gauge(
+    "repairgpt_operator_backup_last_success_timestamp_seconds",
+    "Unix time of the newest successful backup of an instance.",
+    ["namespace", "name"],
+)
+BACKUP_JOB_DURATION = Histogram(
+    "repairgpt_operator_backup_job_duration_seconds",
+    "Wall time of finished backup Jobs (start to end) by outcome (succeeded, failed).",
+    ["outcome"],
+    buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800),
+)
 
 # The event loop stamps this regularly; /healthz fails when it stops (a wedged operator).
 HEARTBEAT_TIMEOUT_SECONDS = 60.0

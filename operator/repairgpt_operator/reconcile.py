@@ -15,12 +15,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 from repairgpt_operator import maintenance
+from repairgpt_operator.backup import (
+    BackupEvent,
+    BackupObservation,
+    backup_events,
+    build_manual_job,
+    finished_job,
+    manual_job_name,
+    parse_time,
+    wants_manual_job,
+)
 from repairgpt_operator.drift import applies_field, needs_apply
 from repairgpt_operator.inventory import Inventory
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.maintenance import ApiDeploymentState
-from repairgpt_operator.metrics import MAINTENANCE_TRANSITIONS, STATUS_WRITES
-from repairgpt_operator.ownership import FIELD_MANAGER, child_name
+from repairgpt_operator.metrics import (
+    BACKUP_JOB_DURATION,
+    BACKUP_LAST_SUCCESS,
+    MAINTENANCE_TRANSITIONS,
+    STATUS_WRITES,
+)
+from repairgpt_operator.ownership import (
+    FIELD_MANAGER,
+    child_name,
+    label_selector,
+    selector_labels,
+)
 from repairgpt_operator.resources import (
     ChildRef,
     child_kind,
@@ -54,6 +74,10 @@ class Outcome:
     # The instance as the API server returned it after a status write (newer than any event).
     stored_instance: dict[str, Any] | None = None
     duration_seconds: float = 0.0
+    # Backup outcomes newly recorded in the status (for Events).
+    backup_events: list[BackupEvent] = field(default_factory=list)
+    # The on-demand backup Job started by this reconciliation, if any.
+    started_job: str | None = None
 
     @property
     def wrote(self) -> bool:
@@ -252,6 +276,60 @@ def sync_children(
     return deployment
 
 
+def observe_backup(
+    kube: Kube, instance: Instance, body: Mapping[str, Any], outcome: Outcome
+) -> BackupObservation:
+    """Read the backup CronJob and Jobs, starting the on-demand Job a new token asks for."""
+    if not instance.spec.backup.enabled:
+        return BackupObservation()
+    namespace = instance.namespace
+    try:
+        cronjob = kube.get("batch/v1", "CronJob", namespace, child_name(instance, "backup"))
+        selector = label_selector(selector_labels(instance, "backup"))
+        jobs = kube.list("batch/v1", "Job", namespace, label_selector=selector)
+        # Termination messages of backup pods carry the command's error (and result).
+        pods = kube.list("v1", "Pod", namespace, label_selector=selector)
+        token = wants_manual_job(body)
+        if token is not None and cronjob is not None:
+            name = manual_job_name(instance, token)
+            # Once per token: the name is derived from it, so an existing Job means "started".
+            if not any(job["metadata"]["name"] == name for job in jobs):
+                jobs.append(kube.apply(build_manual_job(instance, cronjob, token)))
+                outcome.started_job = name
+    except ApiError as error:
+        outcome.errors.append(ApiError(error.status, error.reason, f"backup: {error.message}"))
+        return BackupObservation()
+    return BackupObservation(cronjob=cronjob, jobs=tuple(jobs), pods=tuple(pods))
+
+
+def record_last_success(instance: Instance, backup: Mapping[str, Any]) -> None:
+    """The last-success gauge (set on every pass, so that it survives an operator restart)."""
+    success = backup.get("lastSuccessfulTime")
+    if success:
+        BACKUP_LAST_SUCCESS.labels(namespace=instance.namespace, name=instance.name).set(
+            parse_time(success).timestamp()
+        )
+
+
+def record_backup_durations(
+    before: Mapping[str, Any], after: Mapping[str, Any], observed: BackupObservation
+) -> None:
+    """The duration of the Jobs whose outcome the status has just recorded (once each)."""
+    new_times = {
+        after.get(key)
+        for key in ("lastSuccessfulTime", "lastFailureTime")
+        if after.get(key) and after.get(key) != before.get(key)
+    }
+    for job in observed.jobs:
+        finished = finished_job(job)
+        if finished is None or finished.finished not in new_times:
+            continue
+        if finished.duration_seconds is not None:
+            BACKUP_JOB_DURATION.labels(
+                outcome="succeeded" if finished.succeeded else "failed"
+            ).observe(finished.duration_seconds)
+
+
 STATUS_WRITE_ATTEMPTS = 4
 
 
@@ -264,6 +342,7 @@ def write_status(
     *,
     children_synced: bool = True,
     inventory: Inventory | None = None,
+    backup: BackupObservation | None = None,
 ) -> None:
     """Patch the instance status if (and only if) an observed field changed.
 
@@ -273,7 +352,15 @@ def write_status(
     which keeps such conflicts rare.
     """
     if inventory is None:
-        _write_status(kube, instance, body, deployment, outcome, children_synced=children_synced)
+        _write_status(
+            kube,
+            instance,
+            body,
+            deployment,
+            outcome,
+            children_synced=children_synced,
+            backup=backup,
+        )
         return
     with inventory.status_lock(instance.namespace, instance.name):
         _write_status(
@@ -283,6 +370,7 @@ def write_status(
             deployment,
             outcome,
             children_synced=children_synced,
+            backup=backup,
         )
         if outcome.stored_instance is not None:
             inventory.remember(outcome.stored_instance)
@@ -296,6 +384,7 @@ def _write_status(
     outcome: Outcome,
     *,
     children_synced: bool,
+    backup: BackupObservation | None = None,
 ) -> None:
     for _ in range(STATUS_WRITE_ATTEMPTS):
         previous = copy.deepcopy(dict(body.get("status") or {}))
@@ -307,7 +396,10 @@ def _write_status(
             children_synced=children_synced,
             error=outcome.error_message,
             applied=len(desired_children(instance)),
+            backup=backup,
         )
+        if backup is not None and "backup" in computed:
+            record_last_success(instance, computed["backup"])
         patch = status_patch(previous, computed)
         if not patch:
             return
@@ -320,6 +412,10 @@ def _write_status(
             )
             outcome.status_written = True
             STATUS_WRITES.labels(outcome="written").inc()
+            if "backup" in patch and backup is not None:
+                before = previous.get("backup") or {}
+                outcome.backup_events = backup_events(before, patch["backup"])
+                record_backup_durations(before, patch["backup"], backup)
             return
         except ApiError as error:
             if error.status != 409:
@@ -369,8 +465,9 @@ def reconcile_instance(
         return outcome
     outcome.instance = instance
     deployment = sync_children(kube, instance, compare=compare, outcome=outcome)
+    backup = observe_backup(kube, instance, body, outcome)
     try:
-        write_status(kube, instance, body, deployment, outcome, inventory=inventory)
+        write_status(kube, instance, body, deployment, outcome, inventory=inventory, backup=backup)
     except ApiError as error:
         outcome.errors.append(error)
     outcome.duration_seconds = time.monotonic() - started

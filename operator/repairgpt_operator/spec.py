@@ -688,13 +688,27 @@ class BackupStatus(CamelModel):
         description="When the newest successful backup finished (RFC 3339).",
         json_schema_extra={"format": "date-time"},
     )
+    last_failure_time: str | None = Field(
+        default=None,
+        description="When the newest failed backup Job gave up (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
     last_location: str | None = Field(
-        default=None, description="s3:// URL of the newest successful backup."
+        default=None,
+        description="s3:// URL of the newest successful backup; filled when the backup Job "
+        "reports its result.",
     )
     last_size_bytes: int | None = Field(
-        default=None, description="Size of the newest successful backup in bytes."
+        default=None,
+        description="Size of the newest successful backup in bytes; filled when the backup Job "
+        "reports its result.",
     )
     last_error: str | None = Field(default=None, description="Error of the last failed backup.")
+    last_manual_token: str | None = Field(
+        default=None,
+        description="Token of the newest finished on-demand backup "
+        "(annotation repairgpt.io/backup-now).",
+    )
 
 
 class RepairGPTInstanceStatus(CamelModel):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from repairgpt_operator.backup import (
+    BackupObservation,
+    backup_condition,
+    backup_status,
+    parse_time,
+)
 from repairgpt_operator.conditions import (
+    BACKUP_HEALTHY,
     DEGRADED,
     FAILED_OVER,
     MAINTENANCE,
@@ -153,13 +160,23 @@ def compute_status(
     children_synced: bool = True,
     error: str | None = None,
     applied: int = 0,
+    backup: BackupObservation | None = None,
 ) -> dict[str, Any]:
     """The fields of .status the core reconciliation owns; the rest of `previous` is untouched.
 
     With children_synced=False (a refresh after a Deployment event) the Reconciled condition and
-    observedGeneration stay as the last full reconciliation left them.
+    observedGeneration stay as the last full reconciliation left them; without `backup` (not
+    observed this time) status.backup and BackupHealthy stay as they were.
     """
     conditions = list(previous.get("conditions") or [])
+    backup_fields: dict[str, Any] = {}
+    if backup is not None and instance.spec.backup.enabled:
+        backup_fields = backup_status(previous.get("backup") or {}, backup)
+        healthy = backup_condition(instance, backup_fields, backup, now=parse_time(now))
+        conditions = set_condition(conditions, healthy, now=now)
+    elif backup is not None:
+        # Backups switched off: a stale verdict would keep alerting.
+        conditions = [c for c in conditions if c.get("type") != BACKUP_HEALTHY]
     conditions = set_condition(conditions, ready_condition(instance, deployment), now=now)
     if children_synced:
         conditions = set_condition(
@@ -193,6 +210,8 @@ def compute_status(
         status["database"] = {"active": "primary", "consecutiveFailures": 0}
     if in_maintenance or "maintenance" in previous:
         status["maintenance"] = maintenance_status(instance.state.maintenance)
+    if backup_fields:
+        status["backup"] = backup_fields
     return status
 
 

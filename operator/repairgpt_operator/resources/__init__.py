@@ -15,6 +15,7 @@ from typing import Any
 
 from repairgpt_operator.maintenance import keeps_api_guards, serves_maintenance_page
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, Component, child_name
+from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
 from repairgpt_operator.resources.configmap import build_configmap
 from repairgpt_operator.resources.deployment import build_deployment
 from repairgpt_operator.resources.hpa import build_hpa
@@ -109,6 +110,14 @@ API_CHILD_KINDS: tuple[ChildKind, ...] = (
         build_ingress,
         lambda i: i.spec.ingress.enabled,
     ),
+    ChildKind(
+        "batch/v1",
+        "CronJob",
+        "cronjobs",
+        build_backup_cronjob,
+        lambda i: i.spec.backup.enabled,
+        component="backup",
+    ),
 )
 
 
@@ -162,6 +171,7 @@ __all__ = [
     "API_CHILD_KINDS",
     "ChildKind",
     "ChildRef",
+    "build_backup_cronjob",
     "build_configmap",
     "build_deployment",
     "build_hpa",

@@ -36,6 +36,7 @@ def test_switched_off_kinds_are_listed_for_deletion() -> None:
         ("NetworkPolicy", api),
         ("Ingress", api),
         ("Deployment", page),
+        ("CronJob", f"{instance.name}-backup"),
     }
 
 

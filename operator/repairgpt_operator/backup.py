@@ -1,0 +1,405 @@
+"""Backup decisions without I/O: on-demand Jobs, backup status, the RPO check and its events."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from repairgpt_operator.conditions import BACKUP_HEALTHY, make_condition
+from repairgpt_operator.ownership import child_name, owner_reference
+from repairgpt_operator.spec import Instance
+
+BACKUP_NOW_ANNOTATION = "repairgpt.io/backup-now"
+# The token is kept as an annotation: label values cannot hold arbitrary text (e.g. timestamps).
+BACKUP_TOKEN_ANNOTATION = "repairgpt.io/backup-token"
+TRIGGER_LABEL = "repairgpt.io/backup-trigger"
+# Finished on-demand Jobs go after a week; their outcome is already in the instance status.
+MANUAL_JOB_TTL_SECONDS = 7 * 24 * 3600
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+WEEK = 7 * DAY
+FALLBACK_INTERVAL_SECONDS = DAY
+MACRO_INTERVALS = {
+    "@hourly": HOUR,
+    "@daily": DAY,
+    "@midnight": DAY,
+    "@weekly": WEEK,
+    "@monthly": 31 * DAY,
+    "@yearly": 366 * DAY,
+    "@annually": 366 * DAY,
+}
+
+
+# --- the schedule --------------------------------------------------------------------------------
+
+
+def _expand(field_text: str, low: int, high: int) -> set[int] | None:
+    """The values of one numeric cron field, or None for forms this module does not read."""
+    values: set[int] = set()
+    for item in field_text.split(","):
+        base, _, step_text = item.partition("/")
+        try:
+            step = int(step_text) if step_text else 1
+            if base == "*":
+                start, end = low, high
+            elif "-" in base:
+                first, _, last = base.partition("-")
+                start, end = int(first), int(last)
+            else:
+                start = int(base)
+                end = high if step_text else start
+        except ValueError:
+            return None
+        if step < 1 or start < low or end > high or start > end:
+            return None
+        values.update(range(start, end + 1, step))
+    return values
+
+
+def _largest_gap(points: Iterable[int], period: int) -> int:
+    """The longest wait between consecutive points on a cycle of `period`."""
+    ordered = sorted(set(points))
+    gaps = [later - earlier for earlier, later in zip(ordered, ordered[1:], strict=False)]
+    gaps.append(ordered[0] + period - ordered[-1])
+    return max(gaps)
+
+
+def schedule_interval_seconds(schedule: str) -> int:
+    """The longest time between two runs of a cron schedule (the RPO the schedule promises).
+
+    Reads macros and five-field schedules with numeric minute, hour and day-of-week fields
+    (`M * * * *`, `M H * * *`, `*/N ...`, lists, ranges); a schedule restricted by day of month
+    or month counts as monthly; anything else falls back to a day.
+    """
+    text = schedule.strip()
+    if text.startswith("@"):
+        return MACRO_INTERVALS.get(text, FALLBACK_INTERVAL_SECONDS)
+    fields = text.split()
+    if len(fields) != 5:
+        return FALLBACK_INTERVAL_SECONDS
+    minute, hour, day_of_month, month, day_of_week = fields
+    if day_of_month != "*" or month != "*":
+        return 31 * DAY
+    minutes = _expand(minute, 0, 59)
+    hours = _expand(hour, 0, 23)
+    if minutes is None or hours is None:
+        return FALLBACK_INTERVAL_SECONDS
+    times_of_day = [h * 60 + m for h in hours for m in minutes]
+    if day_of_week == "*":
+        return _largest_gap(times_of_day, 24 * 60) * MINUTE
+    days = _expand(day_of_week, 0, 7)
+    if days is None:
+        return FALLBACK_INTERVAL_SECONDS
+    weekdays = {day % 7 for day in days}
+    times_of_week = [d * 24 * 60 + t for d in weekdays for t in times_of_day]
+    return _largest_gap(times_of_week, 7 * 24 * 60) * MINUTE
+
+
+# --- backup now ----------------------------------------------------------------------------------
+
+
+def requested_token(body: Mapping[str, Any]) -> str | None:
+    """The backup-now token annotated on the instance, if any."""
+    annotations = (body.get("metadata") or {}).get("annotations") or {}
+    token = annotations.get(BACKUP_NOW_ANNOTATION)
+    return str(token) if token else None
+
+
+def manual_job_name(instance: Instance, token: str) -> str:
+    """`<instance>-backup-<10 hex digits of the token's sha256>`: one Job per token."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:10]
+    return f"{child_name(instance, 'backup')}-{digest}"
+
+
+def build_manual_job(instance: Instance, cronjob: Mapping[str, Any], token: str) -> dict[str, Any]:
+    """A Job from the CronJob's jobTemplate (the same pod), owned by the instance."""
+    template = copy.deepcopy(dict(cronjob["spec"]["jobTemplate"]))
+    labels = {**(template.get("metadata") or {}).get("labels", {}), TRIGGER_LABEL: "manual"}
+    job_spec = template["spec"]
+    job_spec["ttlSecondsAfterFinished"] = MANUAL_JOB_TTL_SECONDS
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": manual_job_name(instance, token),
+            "namespace": instance.namespace,
+            "labels": labels,
+            "annotations": {BACKUP_TOKEN_ANNOTATION: token},
+            "ownerReferences": [owner_reference(instance)],
+        },
+        "spec": job_spec,
+    }
+
+
+def wants_manual_job(body: Mapping[str, Any]) -> str | None:
+    """The token to start a Job for: annotated and not yet echoed in the status."""
+    token = requested_token(body)
+    if token is None:
+        return None
+    done = ((body.get("status") or {}).get("backup") or {}).get("lastManualToken")
+    return None if token == done else token
+
+
+# --- status --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """A backup Job that has ended, and how."""
+
+    name: str
+    succeeded: bool
+    started: str | None
+    finished: str
+    message: str
+    token: str | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started:
+            return None
+        return (parse_time(self.finished) - parse_time(self.started)).total_seconds()
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 timestamp as the API server writes it."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _latest(*times: str | None) -> str | None:
+    present = [t for t in times if t]
+    return max(present, key=parse_time) if present else None
+
+
+def finished_job(job: Mapping[str, Any]) -> FinishedJob | None:
+    """How a Job ended (from its Complete or Failed condition), or None while it runs."""
+    status = job.get("status") or {}
+    metadata = job.get("metadata") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True" or condition.get("type") not in ("Complete", "Failed"):
+            continue
+        succeeded = condition["type"] == "Complete"
+        finished = (
+            (status.get("completionTime") if succeeded else None)
+            or condition.get("lastTransitionTime")
+            or condition.get("lastProbeTime")
+        )
+        if not finished:
+            continue
+        message = str(condition.get("message") or condition.get("reason") or "")
+        return FinishedJob(
+            name=str(metadata.get("name")),
+            succeeded=succeeded,
+            started=status.get("startTime"),
+            finished=str(finished),
+            message=message if not succeeded else "",
+            token=(metadata.get("annotations") or {}).get(BACKUP_TOKEN_ANNOTATION),
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class BackupObservation:
+    """What the operator saw of the backups of one instance: the CronJob and the Jobs."""
+
+    cronjob: Mapping[str, Any] | None = None
+    jobs: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    pods: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+CLI_ERROR_PREFIX = "repairgpt backup: error:"
+MAX_ERROR_LENGTH = 512
+
+
+def _terminations(pods: Iterable[Mapping[str, Any]], job_name: str) -> list[dict[str, Any]]:
+    """(container name, terminated state) of the containers that ended in the Job's pods."""
+    ended = []
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if not any(labels.get(label) == job_name for label in JOB_NAME_LABELS):
+            continue
+        status = pod.get("status") or {}
+        for item in (status.get("initContainerStatuses") or []) + (
+            status.get("containerStatuses") or []
+        ):
+            terminated = (item.get("state") or {}).get("terminated")
+            if terminated:
+                ended.append({"container": item.get("name"), **terminated})
+    return ended
+
+
+def pod_error(pods: Iterable[Mapping[str, Any]], job_name: str) -> str | None:
+    """The backup command's own error line from a failed container's termination message (the
+    tail of its log, thanks to terminationMessagePolicy FallbackToLogsOnError)."""
+    for ended in _terminations(pods, job_name):
+        if int(ended.get("exitCode") or 0) == 0:
+            continue
+        lines = [line.strip() for line in str(ended.get("message") or "").splitlines()]
+        lines = [line for line in lines if line]
+        errors = [line for line in lines if line.startswith(CLI_ERROR_PREFIX)]
+        if errors:
+            return errors[-1][len(CLI_ERROR_PREFIX) :].strip()[:MAX_ERROR_LENGTH]
+        if lines:
+            return lines[-1][:MAX_ERROR_LENGTH]
+    return None
+
+
+def pod_result(pods: Iterable[Mapping[str, Any]], job_name: str) -> Mapping[str, Any] | None:
+    """Where the dump went and its size, when the backup container wrote them as a JSON object
+    with `location` and `size_bytes` to its termination message."""
+    for ended in _terminations(pods, job_name):
+        if ended.get("container") != "backup" or int(ended.get("exitCode") or 0) != 0:
+            continue
+        try:
+            result = json.loads(str(ended.get("message") or ""))
+        except ValueError:
+            return None
+        return result if isinstance(result, dict) else None
+    return None
+
+
+def backup_status(previous: Mapping[str, Any], observed: BackupObservation) -> dict[str, Any]:
+    """status.backup from the CronJob and the Jobs that still exist; times only move forward
+    (the history limits delete old Jobs, the status keeps what they reported)."""
+    before = dict(previous)
+    cron_status = (observed.cronjob or {}).get("status") or {}
+    finished = sorted(
+        (f for f in (finished_job(job) for job in observed.jobs) if f is not None),
+        key=lambda f: parse_time(f.finished),
+    )
+    started = [
+        (job.get("status") or {}).get("startTime")
+        or (job.get("metadata") or {}).get("creationTimestamp")
+        for job in observed.jobs
+    ]
+    successes = [f for f in finished if f.succeeded]
+    failures = [f for f in finished if not f.succeeded]
+    status = {
+        "lastScheduleTime": _latest(
+            before.get("lastScheduleTime"), cron_status.get("lastScheduleTime"), *started
+        ),
+        "lastSuccessfulTime": _latest(
+            before.get("lastSuccessfulTime"),
+            cron_status.get("lastSuccessfulTime"),
+            *(f.finished for f in successes),
+        ),
+        "lastFailureTime": _latest(before.get("lastFailureTime"), *(f.finished for f in failures)),
+        "lastError": before.get("lastError"),
+        "lastLocation": before.get("lastLocation"),
+        "lastSizeBytes": before.get("lastSizeBytes"),
+        "lastManualToken": before.get("lastManualToken"),
+    }
+    if failures and status["lastFailureTime"] == failures[-1].finished:
+        status["lastError"] = (
+            pod_error(observed.pods, failures[-1].name)
+            or failures[-1].message
+            or "the backup Job failed"
+        )
+    if successes and status["lastSuccessfulTime"] == successes[-1].finished:
+        result = pod_result(observed.pods, successes[-1].name) or {}
+        if isinstance(result.get("location"), str):
+            status["lastLocation"] = result["location"]
+        if isinstance(result.get("size_bytes"), int):
+            status["lastSizeBytes"] = result["size_bytes"]
+    manual = [f for f in finished if f.token is not None]
+    if manual:
+        status["lastManualToken"] = manual[-1].token
+    return {key: value for key, value in status.items() if value is not None}
+
+
+def backup_condition(
+    instance: Instance, status: Mapping[str, Any], observed: BackupObservation, *, now: datetime
+) -> dict[str, Any]:
+    """BackupHealthy: False when the newest finished backup failed or the newest success is
+    older than twice the schedule interval (the RPO check); Unknown when suspended without a
+    recent backup."""
+    backup = instance.spec.backup
+    generation = instance.generation
+    interval = schedule_interval_seconds(backup.schedule)
+    success = status.get("lastSuccessfulTime")
+    failure = status.get("lastFailureTime")
+    if failure and (not success or parse_time(failure) >= parse_time(success)):
+        return make_condition(
+            BACKUP_HEALTHY,
+            "False",
+            reason="BackupFailed",
+            message=f"the last backup failed at {failure}: {status.get('lastError') or ''}".strip(),
+            observed_generation=generation,
+        )
+    limit = 2 * interval
+    age = (now - parse_time(success)).total_seconds() if success else None
+    if success and age is not None and age <= limit:
+        return make_condition(
+            BACKUP_HEALTHY,
+            "True",
+            reason="BackupSucceeded",
+            message=f"the newest successful backup finished at {success}",
+            observed_generation=generation,
+        )
+    if backup.suspend:
+        # Suspended on purpose: an aged backup is expected, not an alarm.
+        return make_condition(
+            BACKUP_HEALTHY,
+            "Unknown",
+            reason="Suspended",
+            message="scheduled backups are suspended",
+            observed_generation=generation,
+        )
+    if success:
+        return make_condition(
+            BACKUP_HEALTHY,
+            "False",
+            reason="BackupTooOld",
+            message=f"the newest successful backup ({success}) is older than twice the "
+            f"schedule interval ({limit} s)",
+            observed_generation=generation,
+        )
+    created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
+    if created and (now - parse_time(created)).total_seconds() > limit:
+        return make_condition(
+            BACKUP_HEALTHY,
+            "False",
+            reason="NoSuccessfulBackup",
+            message=f"no backup has succeeded since the schedule began ({created})",
+            observed_generation=generation,
+        )
+    return make_condition(
+        BACKUP_HEALTHY,
+        "True",
+        reason="AwaitingFirstBackup",
+        message="no backup has run yet",
+        observed_generation=generation,
+    )
+
+
+@dataclass(frozen=True)
+class BackupEvent:
+    """An Event to record about the instance."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def backup_events(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[BackupEvent]:
+    """BackupSucceeded / BackupFailed when status.backup records a new outcome."""
+    events = []
+    success = after.get("lastSuccessfulTime")
+    if success and success != before.get("lastSuccessfulTime"):
+        events.append(
+            BackupEvent("Normal", "BackupSucceeded", f"a backup finished successfully at {success}")
+        )
+    failure = after.get("lastFailureTime")
+    if failure and failure != before.get("lastFailureTime"):
+        error = after.get("lastError") or "the backup Job failed"
+        message = f"backup failed at {failure}: {error}"
+        events.append(BackupEvent("Warning", "BackupFailed", message))
+    return events

@@ -1,0 +1,151 @@
+"""Builds the CronJob `<instance>-backup` that dumps the primary database to S3 and prunes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repairgpt_operator.ownership import child_metadata, common_labels
+from repairgpt_operator.resources.deployment import (
+    restricted_container_security_context,
+    restricted_pod_security_context,
+)
+from repairgpt_operator.spec import BackupS3, Instance
+
+# A run that has not started within this long after its slot is skipped (and counted as missed
+# by the CronJob controller) rather than started late and overlapping the next one.
+STARTING_DEADLINE_SECONDS = 300
+BACKOFF_LIMIT = 2
+# A dump that is still running after three hours is stuck; the pod is killed and retried.
+ACTIVE_DEADLINE_SECONDS = 3 * 3600
+HISTORY_LIMIT = 3
+BACKUP_CONTAINER = "backup"
+PRUNE_CONTAINER = "prune"
+
+
+def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _s3_environment(s3: BackupS3) -> list[dict[str, Any]]:
+    """Credentials by Secret reference; endpoint and region as plain values (not secret)."""
+    env: list[dict[str, Any]] = []
+    if s3.credentials_secret:
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.append(_secret_env(variable, s3.credentials_secret, variable))
+    if s3.endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": s3.endpoint})
+    env.append({"name": "AWS_DEFAULT_REGION", "value": s3.region})
+    return env
+
+
+def _location_args(s3: BackupS3) -> list[str]:
+    return ["--bucket", s3.bucket, "--prefix", s3.prefix]
+
+
+def backup_command(instance: Instance) -> list[str]:
+    """The command line of the dump: `repairgpt backup create` into the configured bucket."""
+    s3 = _backup_s3(instance)
+    # Progress lines every 30 s are enough in a pod log.
+    return [
+        "repairgpt",
+        "backup",
+        "create",
+        *_location_args(s3),
+        "--progress-interval",
+        "30",
+    ]
+
+
+def prune_command(instance: Instance) -> list[str]:
+    """The command line of the retention pass that follows a successful dump."""
+    s3 = _backup_s3(instance)
+    return [
+        "repairgpt",
+        "backup",
+        "prune",
+        *_location_args(s3),
+        "--retention-days",
+        str(instance.spec.backup.retention_days),
+    ]
+
+
+def _backup_s3(instance: Instance) -> BackupS3:
+    s3 = instance.spec.backup.s3
+    if s3 is None:
+        # The spec validators refuse backup.enabled without s3; nothing builds this CronJob then.
+        raise ValueError("spec.backup.s3 is required to build the backup CronJob")
+    return s3
+
+
+def _container(instance: Instance, name: str, command: list[str], database: bool) -> dict[str, Any]:
+    spec = instance.spec
+    env = []
+    if database:
+        primary = spec.database.primary
+        env.append(_secret_env("DATABASE_URL", primary.secret_name, primary.key))
+    env.extend(_s3_environment(_backup_s3(instance)))
+    return {
+        "name": name,
+        "image": spec.image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": command,
+        "env": env,
+        "resources": {
+            # Memory stays flat whatever the database size (streamed multipart upload).
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "512Mi"},
+        },
+        "securityContext": restricted_container_security_context(),
+        # On failure the tail of the log becomes the termination message, which the Job's
+        # Failed condition and `kubectl describe pod` then show.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def backup_pod_spec(instance: Instance) -> dict[str, Any]:
+    """The backup pod: the dump as an init container, so the prune runs only after it
+    succeeded (containers of one pod cannot run one after another otherwise)."""
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod_security_context(),
+        "initContainers": [
+            _container(instance, BACKUP_CONTAINER, backup_command(instance), database=True)
+        ],
+        "containers": [
+            _container(instance, PRUNE_CONTAINER, prune_command(instance), database=False)
+        ],
+        # The root filesystem is read-only: scratch space for pg_dump and boto3.
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
+    """CronJob `<instance>-backup`: scheduled dump + prune, one run at a time."""
+    backup = instance.spec.backup
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": child_metadata(instance, "backup"),
+        "spec": {
+            "schedule": backup.schedule,
+            "suspend": backup.suspend,
+            # A second dump while one is still running would only double the load.
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": HISTORY_LIMIT,
+            "failedJobsHistoryLimit": HISTORY_LIMIT,
+            "jobTemplate": {
+                "metadata": {"labels": common_labels(instance, "backup")},
+                "spec": {
+                    "backoffLimit": BACKOFF_LIMIT,
+                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "template": {
+                        "metadata": {"labels": common_labels(instance, "backup")},
+                        "spec": backup_pod_spec(instance),
+                    },
+                },
+            },
+        },
+    }

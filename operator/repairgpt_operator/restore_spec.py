@@ -1,0 +1,187 @@
+"""The RepairGPTRestore custom resource: its pydantic models and the CRD generated from them.
+
+A restore is a one-off request (restore this backup into that instance's database), so its spec
+is immutable; the status reports progress and the result. Regenerate the CRD with:
+
+    python -m repairgpt_operator.restore_spec --output crds/repairgptrestore.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ConfigDict, Field
+
+from repairgpt_operator.crd import structural_schema
+from repairgpt_operator.spec import (
+    GROUP,
+    VERSION,
+    BackupS3,
+    CamelModel,
+    Condition,
+    DatabaseSecretRef,
+)
+
+RESTORE_KIND = "RepairGPTRestore"
+RESTORE_PLURAL = "repairgptrestores"
+RESTORE_SINGULAR = "repairgptrestore"
+RESTORE_SHORT_NAMES = ["rgr"]
+
+HEADER = (
+    "# Generated from operator/repairgpt_operator/restore_spec.py by\n"
+    "#   python -m repairgpt_operator.restore_spec --output crds/repairgptrestore.yaml\n"
+    "# Edit the models, not this file (tests/operator/test_restore_spec.py checks they agree).\n"
+)
+
+
+class RepairGPTRestoreSpec(CamelModel):
+    """What to restore, from where, into which instance."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == oldSelf",
+                    "message": "spec of a RepairGPTRestore is immutable; create a new restore",
+                    "reason": "FieldValueForbidden",
+                }
+            ]
+        }
+    )
+
+    instance_name: str = Field(
+        min_length=1,
+        max_length=45,
+        pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        description="The RepairGPTInstance (same namespace) whose database is restored.",
+    )
+    backup: str = Field(
+        default="latest",
+        min_length=1,
+        max_length=1024,
+        description="`latest` or the key of a dump (as `repairgpt backup list` shows it).",
+    )
+    s3: BackupS3 | None = Field(
+        default=None,
+        description="Where the backup is; empty means the instance's spec.backup.s3.",
+    )
+    target: DatabaseSecretRef | None = Field(
+        default=None,
+        description="Database to restore into; empty means the instance's primary database.",
+    )
+    clean: bool = Field(
+        default=False,
+        description="Allow a non-empty target: the backup's objects are dropped and recreated.",
+    )
+    maintenance: bool = Field(
+        default=True,
+        description="Hold the instance in maintenance mode while the restore runs.",
+    )
+
+
+class RepairGPTRestoreStatus(CamelModel):
+    """Progress and result of a restore, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="metadata.generation that the operator last acted on."
+    )
+    phase: Literal["Pending", "Running", "Succeeded", "Failed"] | None = Field(
+        default=None, description="Pending, Running, Succeeded or Failed."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Complete and Failed conditions."
+    )
+    job_name: str | None = Field(default=None, description="The restore Job.")
+    backup_key: str | None = Field(default=None, description="The dump that was restored.")
+    start_time: str | None = Field(
+        default=None,
+        description="When the restore Job started (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    completion_time: str | None = Field(
+        default=None,
+        description="When the restore finished (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    message: str | None = Field(default=None, description="Progress or the error, for people.")
+
+
+PRINTER_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Instance", "type": "string", "jsonPath": ".spec.instanceName"},
+    {"name": "Backup", "type": "string", "jsonPath": ".spec.backup"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+
+
+def build_restore_crd() -> dict[str, Any]:
+    """The RepairGPTRestore CustomResourceDefinition."""
+    root = {
+        "type": "object",
+        "description": "A one-off restore of a RepairGPT database backup into an instance's "
+        "database, run by the RepairGPT operator as a Job.",
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object"},
+            "spec": structural_schema(RepairGPTRestoreSpec),
+            "status": structural_schema(RepairGPTRestoreStatus),
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{RESTORE_PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/name": "repairgpt-operator"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": RESTORE_KIND,
+                "listKind": f"{RESTORE_KIND}List",
+                "plural": RESTORE_PLURAL,
+                "singular": RESTORE_SINGULAR,
+                "shortNames": list(RESTORE_SHORT_NAMES),
+                "categories": ["repairgpt"],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": root},
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                }
+            ],
+        },
+    }
+
+
+def render_restore_crd() -> str:
+    """The CRD as the YAML text committed in crds/."""
+    body = yaml.safe_dump(build_restore_crd(), sort_keys=False, width=100, allow_unicode=True)
+    return HEADER + body
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate crds/repairgptrestore.yaml.")
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    text = render_restore_crd()
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

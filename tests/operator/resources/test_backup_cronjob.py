@@ -1,0 +1,138 @@
+"""The backup CronJob dumps the primary database to S3, then prunes, with Secrets by reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repairgpt_operator.resources import desired_children, unwanted_children
+from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
+from tests.operator.factories import make_instance
+
+BACKUP: dict[str, Any] = {
+    "backup": {
+        "enabled": True,
+        "schedule": "15 */6 * * *",
+        "retentionDays": 14,
+        "s3": {
+            "bucket": "shop-backups",
+            "prefix": "db/",
+            "endpoint": "http://minio.storage:9000",
+            "region": "eu-west-1",
+            "credentialsSecret": "shop-s3",
+        },
+    }
+}
+
+
+def _cronjob(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec = {**BACKUP, **(extra or {})}
+    return build_backup_cronjob(make_instance(spec))
+
+
+def _pod(cronjob: dict[str, Any]) -> dict[str, Any]:
+    pod: dict[str, Any] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return pod
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {item["name"]: item for item in container["env"]}
+
+
+def test_cronjob_is_named_after_the_instance_labelled_backup_and_owned_by_it() -> None:
+    cronjob = _cronjob()
+    metadata = cronjob["metadata"]
+    assert (cronjob["apiVersion"], cronjob["kind"]) == ("batch/v1", "CronJob")
+    assert metadata["name"] == "shop-backup"
+    assert metadata["namespace"] == "repair"
+    assert metadata["labels"]["app.kubernetes.io/component"] == "backup"
+    owner = metadata["ownerReferences"][0]
+    assert (owner["kind"], owner["name"], owner["controller"]) == (
+        "RepairGPTInstance",
+        "shop",
+        True,
+    )
+
+
+def test_cronjob_runs_on_the_schedule_one_run_at_a_time_with_bounded_history() -> None:
+    spec = _cronjob()["spec"]
+    assert spec["schedule"] == "15 */6 * * *"
+    assert spec["suspend"] is False
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert spec["successfulJobsHistoryLimit"] == 3
+    assert spec["failedJobsHistoryLimit"] == 3
+    assert spec["startingDeadlineSeconds"] > 0
+    job = spec["jobTemplate"]["spec"]
+    assert job["backoffLimit"] == 2
+    assert job["activeDeadlineSeconds"] > 0
+
+
+def test_suspend_in_the_spec_suspends_the_cronjob() -> None:
+    suspended = _cronjob({"backup": {**BACKUP["backup"], "suspend": True}})
+    assert suspended["spec"]["suspend"] is True
+
+
+def test_dump_runs_first_and_prune_runs_only_after_it() -> None:
+    pod = _pod(_cronjob())
+    assert pod["restartPolicy"] == "Never"
+    [dump] = pod["initContainers"]
+    [prune] = pod["containers"]
+    assert dump["command"][:3] == ["repairgpt", "backup", "create"]
+    assert dump["command"][3:7] == ["--bucket", "shop-backups", "--prefix", "db/"]
+    assert prune["command"] == [
+        "repairgpt",
+        "backup",
+        "prune",
+        "--bucket",
+        "shop-backups",
+        "--prefix",
+        "db/",
+        "--retention-days",
+        "14",
+    ]
+    assert dump["image"] == prune["image"] == "ghcr.io/example/repairgpt-app:1.2.3"
+
+
+def test_credentials_come_from_secrets_by_reference_never_as_values() -> None:
+    pod = _pod(_cronjob())
+    dump_env = _env(pod["initContainers"][0])
+    assert dump_env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "repairgpt-db",
+        "key": "database-url",
+    }
+    for container in (pod["initContainers"][0], pod["containers"][0]):
+        env = _env(container)
+        for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert env[variable] == {
+                "name": variable,
+                "valueFrom": {"secretKeyRef": {"name": "shop-s3", "key": variable}},
+            }
+        assert env["AWS_ENDPOINT_URL"]["value"] == "http://minio.storage:9000"
+        assert env["AWS_DEFAULT_REGION"]["value"] == "eu-west-1"
+    # The prune never needs the database.
+    assert "DATABASE_URL" not in _env(pod["containers"][0])
+
+
+def test_aws_endpoint_is_left_out_when_the_spec_names_none() -> None:
+    s3 = {**BACKUP["backup"]["s3"], "endpoint": ""}
+    cronjob = _cronjob({"backup": {**BACKUP["backup"], "s3": s3}})
+    assert "AWS_ENDPOINT_URL" not in _env(_pod(cronjob)["initContainers"][0])
+
+
+def test_backup_pod_meets_the_restricted_pod_security_standard() -> None:
+    pod = _pod(_cronjob())
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    for container in pod["initContainers"] + pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_cronjob_is_wanted_only_while_backups_are_enabled() -> None:
+    enabled = make_instance(BACKUP)
+    disabled = make_instance()
+    assert "CronJob" in [child["kind"] for child in desired_children(enabled)]
+    assert "CronJob" not in [child["kind"] for child in desired_children(disabled)]
+    assert ("CronJob", "shop-backup") in {(r.kind, r.name) for r in unwanted_children(disabled)}
