@@ -60,6 +60,13 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     _add_tools(create)
     create.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    create.add_argument(
+        "--result-file",
+        type=Path,
+        default=None,
+        help="also write {location, size_bytes, sha256} as JSON to this file, e.g. "
+        "/dev/termination-log so that the operator can report where the backup went",
+    )
     create.set_defaults(func=_guarded(_create))
 
     listing = commands.add_parser("list", help="list backups, newest first")
@@ -193,6 +200,14 @@ def _create(args: argparse.Namespace) -> int:
         compress_threads=args.compress_threads,
         progress_interval=args.progress_interval,
     )
+    if args.result_file is not None:
+        # Small on purpose: a termination message holds at most 4 KiB.
+        result = {
+            "location": f"s3://{location.bucket}/{manifest.key}",
+            "size_bytes": manifest.size_bytes,
+            "sha256": manifest.sha256,
+        }
+        args.result_file.write_text(json.dumps(result) + "\n")
     if args.json:
         print(json.dumps(manifest_to_dict(manifest), indent=2, ensure_ascii=False))
     else:

@@ -53,6 +53,9 @@ def backup_command(instance: Instance) -> list[str]:
         *_location_args(s3),
         "--progress-interval",
         "30",
+        # Where the dump went and its size, for status.backup (read from the pod's status).
+        "--result-file",
+        "/dev/termination-log",
     ]
 
 

@@ -323,3 +323,17 @@ def test_registering_the_backup_commands_leaves_boto3_and_psycopg_unloaded() -> 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_result_file_says_where_the_backup_went_for_the_operator(
+    backup_cli: RunCli, small_database: Database, s3_bucket: str, tmp_path: Any
+) -> None:
+    result_file = tmp_path / "termination-log"
+    manifest = created(backup_cli, small_database, s3_bucket, "--result-file", str(result_file))
+    result = json.loads(result_file.read_text())
+    assert result == {
+        "location": f"s3://{s3_bucket}/{manifest['key']}",
+        "size_bytes": manifest["size_bytes"],
+        "sha256": manifest["sha256"],
+    }
+    assert len(result_file.read_bytes()) < 4096, "fits a Kubernetes termination message"

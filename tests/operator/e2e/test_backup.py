@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,10 +156,18 @@ def _pod_environment(
     return env
 
 
+TERMINATION_LOG = "/dev/termination-log"
+
+
 def _run_container(
     cluster: KubeCluster, namespace: str, container: dict[str, Any], postgres: PostgresServer
 ) -> subprocess.CompletedProcess[str]:
-    command = [str(REPAIRGPT), *container["command"][1:]]
+    # The container's termination log is a file of the pod's; here, one in a temporary folder.
+    local_log = Path(tempfile.mkdtemp()) / "termination-log"
+    command = [
+        str(local_log) if arg == TERMINATION_LOG else arg
+        for arg in [str(REPAIRGPT), *container["command"][1:]]
+    ]
     assert container["command"][0] == "repairgpt"
     env = {
         "PATH": os.environ["PATH"],
@@ -169,7 +178,7 @@ def _run_container(
         "AWS_MAX_ATTEMPTS": "1",
         **_pod_environment(cluster, namespace, container),
     }
-    return subprocess.run(
+    result = subprocess.run(
         command,
         env=env,
         capture_output=True,
@@ -177,6 +186,9 @@ def _run_container(
         timeout=COMMAND_TIMEOUT_SECONDS,
         check=False,
     )
+    if local_log.exists():
+        result.termination_message = local_log.read_text()  # type: ignore[attr-defined]
+    return result
 
 
 def _run_job_pod(
@@ -230,14 +242,14 @@ def _finish_job(cluster: KubeCluster, namespace: str, job: dict[str, Any], succe
     )
 
 
-def _fail_pod(
+def _report_backup_container(
     cluster: KubeCluster,
     namespace: str,
     job: dict[str, Any],
     result: subprocess.CompletedProcess[str],
 ) -> None:
-    """Report the failed backup container in the pod status, as the kubelet would: with
-    terminationMessagePolicy FallbackToLogsOnError the message is the tail of the log."""
+    """Report the backup container in the pod status, as the kubelet would: the termination
+    message is the file the command wrote, or (FallbackToLogsOnError) the tail of its log."""
     job_name = job["metadata"]["name"]
     pods = wait_until(
         lambda: list_json(cluster, namespace, "pods", f"batch.kubernetes.io/job-name={job_name}"),
@@ -245,12 +257,12 @@ def _fail_pod(
         what=f"the pod of job/{job_name}",
     )
     log = (result.stdout + result.stderr).splitlines()[-80:]
-    message = "\n".join(log)[-2048:]
+    message = getattr(result, "termination_message", None) or "\n".join(log)[-2048:]
     now = _now()
     spec = pods[0]["spec"]
     patch = {
         "status": {
-            "phase": "Failed",
+            "phase": "Failed" if result.returncode else "Succeeded",
             "initContainerStatuses": [
                 {
                     "name": "backup",
@@ -261,7 +273,7 @@ def _fail_pod(
                     "state": {
                         "terminated": {
                             "exitCode": result.returncode,
-                            "reason": "Error",
+                            "reason": "Error" if result.returncode else "Completed",
                             "message": message,
                             "startedAt": now,
                             "finishedAt": now,
@@ -379,6 +391,7 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
         for item in s3_server.client().list_objects_v2(Bucket=s3_bucket).get("Contents", [])
     ]
     assert any(key.startswith("db/") and key.endswith(".sql.gz") for key in keys), keys
+    _report_backup_container(k8s_cluster, k8s_namespace, job, results[0])
     _finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
 
     stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "nightly-check-1")
@@ -386,6 +399,10 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
     assert backup["lastSuccessfulTime"]
     assert backup["lastScheduleTime"]
     assert "lastError" not in backup
+    dump_key = next(key for key in keys if key.endswith(".sql.gz"))
+    assert backup["lastLocation"] == f"s3://{s3_bucket}/{dump_key}"
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key=dump_key)
+    assert backup["lastSizeBytes"] == head["ContentLength"]
     healthy = condition(stored, "BackupHealthy")
     assert healthy is not None and healthy["status"] == "True", healthy
     wait_until(
@@ -426,7 +443,7 @@ def test_unreachable_s3_fails_the_backup_and_makes_it_unhealthy(
     assert results[0].returncode != 0
     assert "error" in results[0].stderr
     assert time.monotonic() - started < COMMAND_TIMEOUT_SECONDS
-    _fail_pod(k8s_cluster, k8s_namespace, job, results[0])
+    _report_backup_container(k8s_cluster, k8s_namespace, job, results[0])
     _finish_job(k8s_cluster, k8s_namespace, job, succeeded=False)
 
     stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "after-upgrade")
