@@ -9,6 +9,7 @@ other tools' labels) alone.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -97,8 +98,10 @@ def load_api_client(pool_size: int = 32) -> k8s_client.ApiClient:
             client_configuration=configuration
         )
     except k8s_config.ConfigException:
+        # Read KUBECONFIG now: the client library's default is fixed when it is imported.
         k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            client_configuration=configuration
+            config_file=os.environ.get("KUBECONFIG") or None,
+            client_configuration=configuration,
         )
     # Handlers run in a thread pool; let each thread keep its own connection.
     configuration.connection_pool_maxsize = pool_size
