@@ -20,13 +20,11 @@ import base64
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from harness import OperatorProcess  # noqa: E402
+from harness import kubectl as kubectl_run  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
 from repairgpt_operator import devcluster  # noqa: E402
@@ -47,61 +47,6 @@ from tests.operator.e2e.databases import (  # noqa: E402
 RESULTS = REPO_ROOT / "bench" / "results" / "failover.json"
 TARGET_RATIO = 1.3
 SWITCH_TIMEOUT_SECONDS = 120
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _kubectl(kubectl: str, kubeconfig: Path, *args: str) -> str:
-    result = subprocess.run(
-        [kubectl, "--kubeconfig", str(kubeconfig), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout
-
-
-class Operator:
-    """`repairgpt-operator run` for one namespace, with its log in a file."""
-
-    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path) -> None:
-        self.metrics_port = _free_port()
-        self.log_path = log_path
-        command = Path(sys.executable).parent / "repairgpt-operator"
-        self.log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(command), "run", "--namespace", namespace, "--metrics-host", "127.0.0.1",
-             "--metrics-port", str(self.metrics_port)],
-            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited; see {log_path}")
-            try:
-                url = f"http://127.0.0.1:{self.metrics_port}/healthz"
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("operator did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def _secret(name: str, namespace: str, url: str) -> dict[str, Any]:
@@ -235,16 +180,16 @@ def main(argv: list[str] | None = None) -> int:
     kube = Kube(client)
     namespace = f"bench-failover-{uuid.uuid4().hex[:6]}"
     log_path = Path(tempfile.gettempdir()) / f"{namespace}-operator.log"
-    operator: Operator | None = None
+    operator: OperatorProcess | None = None
     runs: list[dict[str, Any]] = []
     try:
-        _kubectl(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
+        kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
                  str(REPO_ROOT / "crds" / "repairgptinstance.yaml"))  # fmt: skip
-        _kubectl(kubectl, kubeconfig, "wait", "--for=condition=Established",
+        kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
                  "crd/repairgptinstances.repairgpt.io", "--timeout=60s")  # fmt: skip
-        _kubectl(kubectl, kubeconfig, "create", "namespace", namespace)
+        kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
         print(f"operator log: {log_path}", flush=True)
-        operator = Operator(kubeconfig, namespace, log_path)
+        operator = OperatorProcess(kubeconfig, namespace, log_path)
         for index in range(args.runs):
             run = one_run(kube, namespace, index, args)
             runs.append(run)

@@ -23,16 +23,17 @@ import json
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from harness import OperatorProcess
+from harness import kubectl as kubectl_run
 
 from repairgpt_operator import devcluster
 from repairgpt_operator.kube import Kube, load_api_client
@@ -61,13 +62,6 @@ TARGET_RATIO = 2.0
 TARGET_RSS_MB = 150.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _instance_manifest(name: str, namespace: str) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
@@ -79,19 +73,6 @@ def _instance_manifest(name: str, namespace: str) -> dict[str, Any]:
             "database": {"primary": {"secretName": "repairgpt-db"}},
         },
     }
-
-
-def _kubectl(kubectl: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [kubectl, "--kubeconfig", str(kubeconfig), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
-    return result.stdout
 
 
 def _list_instances(kube: Kube, namespace: str) -> list[dict[str, Any]]:
@@ -113,7 +94,7 @@ def _wait_no_terminating_namespaces(kubectl: str, kubeconfig: Path) -> None:
     so that the idle window counts only what the operator causes."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
-        phases = _kubectl(kubectl, kubeconfig, "get", "namespaces", "-o",
+        phases = kubectl_run(kubectl, kubeconfig, "get", "namespaces", "-o",
                           "jsonpath={.items[*].status.phase}")  # fmt: skip
         if "Terminating" not in phases:
             return
@@ -128,69 +109,6 @@ def measure_floor(kube: Kube, namespace: str, count: int) -> float:
         for child in desired_children(Instance.from_body(stored)):
             kube.apply(child)
     return time.monotonic() - started
-
-
-class Operator:
-    def __init__(self, kubeconfig: Path, namespace: str, log_path: Path) -> None:
-        self.metrics_port = _free_port()
-        command = Path(sys.executable).parent / "repairgpt-operator"
-        env = {
-            **os.environ,
-            "KUBECONFIG": str(kubeconfig),
-            "REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS),
-        }
-        self.log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [str(command), "run", "--namespace", namespace, "--metrics-host", "127.0.0.1",
-             "--metrics-port", str(self.metrics_port)],
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited; see {log_path}")
-            try:
-                self.metrics()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("operator did not start")
-
-    def metrics(self) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
-
-    def metric(self, name: str, **labels: str) -> float:
-        total = 0.0
-        for line in self.metrics().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
-                continue
-            head, _, value = line.rpartition(" ")
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
-
-    def peak_rss_mb(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"VmHWM:\s+(\d+) kB", status)
-        return int(match.group(1)) / 1024 if match else float("nan")
-
-    def cpu_seconds(self) -> float:
-        """User plus system CPU time the operator process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 def measure_operator(kube: Kube, namespace: str, count: int) -> tuple[float, float]:
@@ -292,12 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     kube = Kube(load_api_client())
     run_id = uuid.uuid4().hex[:6]
     namespaces: list[str] = []
-    operator: Operator | None = None
+    operator: OperatorProcess | None = None
     rounds: list[dict[str, float]] = []
     try:
-        _kubectl(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
+        kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
                  str(REPO_ROOT / "crds" / "repairgptinstance.yaml"))  # fmt: skip
-        _kubectl(kubectl, kubeconfig, "wait", "--for=condition=Established",
+        kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
                  "crd/repairgptinstances.repairgpt.io", "--timeout=60s")  # fmt: skip
         # The machine is shared, so timings wander: alternate floor and operator over several
         # rounds (fresh namespaces each time) and report the median ratio.
@@ -305,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
             floor_ns = f"bench-floor-{run_id}-{index}"
             operator_ns = f"bench-operator-{run_id}-{index}"
             for namespace in (floor_ns, operator_ns):
-                _kubectl(kubectl, kubeconfig, "create", "namespace", namespace)
+                kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
                 namespaces.append(namespace)
             print(f"round {index + 1}/{args.rounds}: floor ...", flush=True)
             sample = write_counts(kube)
@@ -315,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
             if operator is not None:
                 operator.stop()
             log_path = Path(tempfile.gettempdir()) / f"operator-bench-{run_id}-{index}.log"
-            operator = Operator(kubeconfig, operator_ns, log_path)
+            resync = {"REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS)}
+            operator = OperatorProcess(kubeconfig, operator_ns, log_path, env=resync)
             print(f"round {index + 1}/{args.rounds}: operator (log: {log_path}) ...", flush=True)
             sample = write_counts(kube)
             cpu_before = operator.cpu_seconds()
