@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness import OperatorProcess  # noqa: E402
+from harness import OperatorProcess, save_results  # noqa: E402
 from harness import kubectl as kubectl_run  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
@@ -244,12 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         "targets_met": {"ratio_max": worst / floor <= TARGET_RATIO},
         "measured_from": "the start of `pg_ctl stop -m immediate` on the primary",
         "measured_to": "the first poll that sees DATABASE_URL from the replica Secret",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS.relative_to(REPO_ROOT)}")
+    save_results(RESULTS, result)
     return 0
 
 

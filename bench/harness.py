@@ -100,3 +100,18 @@ class OperatorProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
         self.log.close()
+
+
+def save_results(path: Path, result: dict[str, object]) -> None:
+    """Write a benchmark's JSON, stamped with the machine and the time, and say where."""
+    import json
+    import platform
+
+    stamped = {
+        **result,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(stamped, indent=2) + "\n")
+    print(f"\nwrote {path}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import OperatorProcess
+from harness import OperatorProcess, save_results
 from harness import kubectl as kubectl_run
 
 from repairgpt_operator import devcluster
@@ -377,12 +376,8 @@ def main(argv: list[str] | None = None) -> int:
             "idle_writes": idle_writes == 0,
             "rss": peak_rss < TARGET_RSS_MB,
         },
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS.relative_to(REPO_ROOT)}")
+    save_results(RESULTS, result)
     return 0
 
 

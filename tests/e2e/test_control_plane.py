@@ -163,13 +163,12 @@ def test_server_side_apply_records_its_field_manager(
     assert "conflict" in conflict.stderr.lower()
 
 
-def test_cronjob_controller_is_running(k8s_cluster: KubeCluster, k8s_namespace: str) -> None:
+def test_job_controller_creates_the_pod_of_a_job(
+    k8s_cluster: KubeCluster, k8s_namespace: str
+) -> None:
     k8s_cluster.kubectl(
-        "-n", k8s_namespace, "create", "cronjob", "tick", "--image=busybox",
-        "--schedule=* * * * *", "--", "true",
+        "-n", k8s_namespace, "create", "job", "once", "--image=busybox", "--", "true"
     )  # fmt: skip
-    k8s_cluster.kubectl("-n", k8s_namespace, "create", "job", "once", "--from=cronjob/tick")
-    # The Job controller creates the Job's Pod from the template.
     eventually(
         lambda: any(
             p["metadata"]["labels"].get("job-name") == "once"
@@ -177,3 +176,24 @@ def test_cronjob_controller_is_running(k8s_cluster: KubeCluster, k8s_namespace: 
         ),
         what="the Job controller to create a pod",
     )
+
+
+@pytest.mark.slow
+def test_cronjob_controller_starts_a_job_on_schedule(
+    k8s_cluster: KubeCluster, k8s_namespace: str
+) -> None:
+    k8s_cluster.kubectl(
+        "-n", k8s_namespace, "create", "cronjob", "tick", "--image=busybox",
+        "--schedule=* * * * *", "--", "true",
+    )  # fmt: skip
+    # Every minute: the first run starts at the next minute boundary.
+    eventually(
+        lambda: any(
+            (job["metadata"].get("ownerReferences") or [{}])[0].get("name") == "tick"
+            for job in get_json(k8s_cluster, "-n", k8s_namespace, "jobs")["items"]
+        ),
+        timeout=90,
+        what="the CronJob controller to start a Job",
+    )
+    cronjob = get_json(k8s_cluster, "-n", k8s_namespace, "cronjob", "tick")
+    assert cronjob["status"].get("lastScheduleTime")
