@@ -1,4 +1,4 @@
-"""The `repairgpt backup create|list|restore|prune` commands."""
+"""The `repairgpt backup create|list|restore|verify|prune` commands."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from datetime import UTC
@@ -15,31 +16,52 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from repairgpt.backup.errors import BackupError, ExitCode
+from repairgpt.backup.errors import EXIT_CODE_MEANINGS, BackupError, ExitCode
 from repairgpt.backup.inventory import BackupEntry
 from repairgpt.backup.manifest import manifest_to_dict
 from repairgpt.backup.progress import human_bytes
 
 if TYPE_CHECKING:
+    from repairgpt.backup.restore import TableCheck
     from repairgpt.backup.s3 import S3Location
 
 # The command bodies import boto3 and psycopg when they run, not when `repairgpt` starts.
 Command = Callable[[argparse.Namespace], int]
 MiB = 1024 * 1024
+# A Kubernetes termination message holds at most 4 KiB; the result files stay well below.
+RESULT_FILE_LIMIT = 3072
+RESULT_MISMATCHES = 5
+
+
+def exit_codes_epilog() -> str:
+    lines = [f"  {int(code):>3}  {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items()]
+    return "exit codes:\n" + "\n".join(lines)
 
 
 def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register `backup` with its subcommands on the main `repairgpt` parser."""
     backup = subparsers.add_parser(
         "backup",
-        help="PostgreSQL backups to S3: create, list, restore, prune",
-        description="Back up the database to S3 and restore it. S3 credentials come from the "
-        "standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, "
-        "AWS_DEFAULT_REGION, ...) unless given as flags.",
+        help="PostgreSQL backups to S3: create, list, restore, verify, prune",
+        description=textwrap.fill(
+            "Back up the database to S3 and restore it. S3 credentials come from the "
+            "standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+            "AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, ...) unless given as flags."
+        ),
+        epilog=exit_codes_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
 
-    create = commands.add_parser("create", help="dump the database into S3 with a manifest")
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            epilog=exit_codes_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    create = command("create", "dump the database into S3 with a manifest")
     _add_location(create)
     create.add_argument(
         "--database-url",
@@ -69,12 +91,12 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     create.set_defaults(func=_guarded(_create))
 
-    listing = commands.add_parser("list", help="list backups, newest first")
+    listing = command("list", "list backups, newest first")
     _add_location(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_guarded(_list))
 
-    restore = commands.add_parser("restore", help="restore a backup after verifying its checksum")
+    restore = command("restore", "restore a backup after verifying its checksum")
     restore.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
     _add_location(restore)
     restore.add_argument("--target-url", required=True, help="database to restore into")
@@ -83,19 +105,55 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="allow a non-empty target: the backup's objects are dropped and recreated",
     )
-    restore.add_argument(
-        "--spool-dir",
-        type=Path,
-        default=None,
-        help="where the compressed dump is kept while it is verified and applied (default: TMPDIR)",
-    )
+    _add_spool(restore)
     _add_tools(restore)
     restore.add_argument("--json", action="store_true", help="print the report as JSON")
+    restore.add_argument(
+        "--result-file",
+        type=Path,
+        default=None,
+        help="also write {key, location, tables, rows, counts_match, mismatches} as JSON to this "
+        "file when the restore ends (also on a row count mismatch), e.g. /dev/termination-log",
+    )
     restore.set_defaults(func=_guarded(_restore))
 
-    prune = commands.add_parser(
-        "prune", help="delete backups older than N days, never the newest successful one"
+    verify = command(
+        "verify",
+        "restore a backup into a throwaway database, compare row counts with the manifest, drop it",
     )
+    verify.description = textwrap.fill(
+        "Test a backup by restoring it: on the server --database-url points at, create the "
+        "database repairgpt_verify_<time>_<hex> (the role needs CREATEDB), restore the backup "
+        "into it after verifying its checksum, compare every table's row count with the "
+        "manifest, and drop the database again (WITH (FORCE)), also when anything fails. "
+        "The database --database-url names is only used to connect."
+    )
+    verify.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
+    _add_location(verify)
+    verify.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="server to verify on, as any database URL on it (default: $DATABASE_URL); "
+        "postgresql+psycopg:// is accepted",
+    )
+    verify.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="leave the throwaway database for inspection instead of dropping it",
+    )
+    _add_spool(verify)
+    _add_tools(verify)
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--result-file",
+        type=Path,
+        default=None,
+        help="also write {key, location, verified, tables, rows, mismatches, duration_seconds} "
+        "as JSON to this file when the verification ends, e.g. /dev/termination-log",
+    )
+    verify.set_defaults(func=_guarded(_verify))
+
+    prune = command("prune", "delete backups older than N days, never the newest successful one")
     _add_location(prune)
     prune.add_argument("--retention-days", type=_non_negative_int, required=True)
     prune.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
@@ -115,6 +173,15 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=5.0,
         help="seconds between progress lines on stderr; negative for none (default: 5)",
+    )
+
+
+def _add_spool(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=None,
+        help="where the compressed dump is kept while it is verified and applied (default: TMPDIR)",
     )
 
 
@@ -251,12 +318,47 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mismatch_dicts(checks: list[TableCheck]) -> list[dict[str, Any]]:
+    return [
+        {"table": c.table, "expected": c.expected, "actual": c.actual} for c in checks if not c.ok
+    ][:RESULT_MISMATCHES]
+
+
+def write_result_file(path: Path, result: dict[str, Any]) -> None:
+    """One compact JSON line; mismatches are shed if it would outgrow a termination message."""
+    result = dict(result)
+    text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    while len(text.encode()) > RESULT_FILE_LIMIT and result.get("mismatches"):
+        result["mismatches"] = result["mismatches"][:-1]
+        text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def _print_counts(checks: list[TableCheck]) -> None:
+    width = max([len(c.table) for c in checks] + [5])
+    print(f"{'TABLE':<{width}}  {'BACKUP':>12}  {'RESTORED':>12}")
+    for check in checks:
+        actual = "missing" if check.actual < 0 else str(check.actual)
+        mark = "" if check.ok else "  MISMATCH"
+        print(f"{check.table:<{width}}  {check.expected:>12}  {actual:>12}{mark}")
+
+
+def _mismatch_error(checks: list[TableCheck]) -> int:
+    names = ", ".join(c.table for c in checks if not c.ok)
+    print(
+        f"repairgpt backup: error: row counts differ from the manifest for {names}",
+        file=sys.stderr,
+    )
+    return int(ExitCode.ROW_COUNT_MISMATCH)
+
+
 def _restore(args: argparse.Namespace) -> int:
     from repairgpt.backup.dump import PgTools
     from repairgpt.backup.restore import restore_backup
 
+    location = _location(args)
     report = restore_backup(
-        location=_location(args),
+        location=location,
         target_url=args.target_url,
         key=args.key,
         clean=args.clean,
@@ -264,6 +366,18 @@ def _restore(args: argparse.Namespace) -> int:
         spool_dir=args.spool_dir,
         progress_interval=args.progress_interval,
     )
+    if args.result_file is not None:
+        write_result_file(
+            args.result_file,
+            {
+                "key": report.key,
+                "location": f"s3://{location.bucket}/{report.key}",
+                "tables": len(report.tables),
+                "rows": report.restored_rows,
+                "counts_match": report.counts_match,
+                "mismatches": _mismatch_dicts(report.tables),
+            },
+        )
     if args.json:
         print(
             json.dumps(
@@ -281,19 +395,72 @@ def _restore(args: argparse.Namespace) -> int:
         )
     else:
         print(f"restored {report.key} (taken {report.manifest.created_at.isoformat()})")
-        width = max([len(c.table) for c in report.tables] + [5])
-        print(f"{'TABLE':<{width}}  {'BACKUP':>12}  {'RESTORED':>12}")
-        for check in report.tables:
-            actual = "missing" if check.actual < 0 else str(check.actual)
-            mark = "" if check.ok else "  MISMATCH"
-            print(f"{check.table:<{width}}  {check.expected:>12}  {actual:>12}{mark}")
+        _print_counts(report.tables)
     if not report.counts_match:
-        names = ", ".join(c.table for c in report.mismatches)
+        return _mismatch_error(report.tables)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from repairgpt.backup.dump import PgTools
+    from repairgpt.backup.verify import verify_backup
+
+    if not args.database_url:
         print(
-            f"repairgpt backup: error: row counts differ from the manifest for {names}",
-            file=sys.stderr,
+            "repairgpt backup: error: --database-url or DATABASE_URL is required", file=sys.stderr
         )
-        return int(ExitCode.ROW_COUNT_MISMATCH)
+        return int(ExitCode.USAGE)
+    report = verify_backup(
+        location=_location(args),
+        database_url=args.database_url,
+        key=args.key,
+        keep_database=args.keep_database,
+        tools=PgTools(args.pg_bin_dir),
+        spool_dir=args.spool_dir,
+        progress_interval=args.progress_interval,
+    )
+    if args.result_file is not None:
+        write_result_file(
+            args.result_file,
+            {
+                "key": report.key,
+                "location": report.location,
+                "verified": report.verified,
+                "tables": len(report.tables),
+                "rows": report.restored_rows,
+                "mismatches": _mismatch_dicts(report.tables),
+                "duration_seconds": round(report.duration_seconds, 3),
+            },
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "key": report.key,
+                    "location": report.location,
+                    "verified": report.verified,
+                    "database": report.database,
+                    "database_dropped": report.dropped,
+                    "duration_seconds": round(report.duration_seconds, 3),
+                    "tables": [
+                        {"table": c.table, "expected": c.expected, "actual": c.actual}
+                        for c in report.tables
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        outcome = "verified" if report.verified else "verification FAILED for"
+        where = "dropped" if report.dropped else "kept"
+        print(
+            f"{outcome} {report.location} (taken {report.manifest.created_at.isoformat()}) "
+            f"in {report.duration_seconds:.1f} s; throwaway database {report.database} {where}"
+        )
+        _print_counts(report.tables)
+    if not report.verified:
+        return _mismatch_error(report.tables)
     return 0
 
 
