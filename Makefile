@@ -52,6 +52,7 @@ demo-down:
 
 crds: $(STAMP)
 	$(BIN)/python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml
+	$(BIN)/python -m repairgpt_operator.restore_spec --output crds/repairgptrestore.yaml
 
 cluster-up: $(STAMP)
 	$(BIN)/repairgpt-operator dev-cluster up --dir $(CLUSTER_DIR)

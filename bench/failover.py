@@ -182,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[dict[str, Any]] = []
     try:
         kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
-                 str(REPO_ROOT / "crds" / "repairgptinstance.yaml"))  # fmt: skip
+                 str(REPO_ROOT / "crds"))  # fmt: skip
         kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
-                 "crd/repairgptinstances.repairgpt.io", "--timeout=60s")  # fmt: skip
+                 "crd/repairgptinstances.repairgpt.io", "crd/repairgptrestores.repairgpt.io",
+                 "--timeout=60s")  # fmt: skip
         kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
         print(f"operator log: {log_path}", flush=True)
         operator = OperatorProcess(kubeconfig, namespace, log_path)

@@ -213,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     rounds: list[dict[str, float]] = []
     try:
         kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
-                 str(REPO_ROOT / "crds" / "repairgptinstance.yaml"))  # fmt: skip
+                 str(REPO_ROOT / "crds"))  # fmt: skip
         kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
-                 "crd/repairgptinstances.repairgpt.io", "--timeout=60s")  # fmt: skip
+                 "crd/repairgptinstances.repairgpt.io", "crd/repairgptrestores.repairgpt.io",
+                 "--timeout=60s")  # fmt: skip
         # The machine is shared, so timings wander: alternate floor and operator over several
         # rounds (fresh namespaces each time) and report the median ratio.
         for index in range(args.rounds):

@@ -206,12 +206,20 @@ def finished_job(job: Mapping[str, Any]) -> FinishedJob | None:
 
 
 @dataclass(frozen=True)
-class BackupObservation:
-    """What the operator saw of the backups of one instance: the CronJob and the Jobs."""
+class JobsObservation:
+    """A CronJob and the Jobs and pods of its component."""
 
     cronjob: Mapping[str, Any] | None = None
     jobs: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
     pods: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BackupObservation(JobsObservation):
+    """What the operator saw of the backups of one instance: the CronJob and the Jobs, and the
+    same for their verification (when it is enabled)."""
+
+    verify: JobsObservation | None = None
 
 
 JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
@@ -252,11 +260,19 @@ def pod_error(pods: Iterable[Mapping[str, Any]], job_name: str) -> str | None:
     return None
 
 
-def pod_result(pods: Iterable[Mapping[str, Any]], job_name: str) -> Mapping[str, Any] | None:
-    """Where the dump went and its size, when the backup container wrote them as a JSON object
-    with `location` and `size_bytes` to its termination message."""
+def pod_result(
+    pods: Iterable[Mapping[str, Any]],
+    job_name: str,
+    *,
+    container: str = "backup",
+    succeeded_only: bool = True,
+) -> Mapping[str, Any] | None:
+    """The JSON object a container wrote to its termination message with --result-file (for the
+    backup container: where the dump went and its size)."""
     for ended in _terminations(pods, job_name):
-        if ended.get("container") != "backup" or int(ended.get("exitCode") or 0) != 0:
+        if ended.get("container") != container:
+            continue
+        if succeeded_only and int(ended.get("exitCode") or 0) != 0:
             continue
         try:
             result = json.loads(str(ended.get("message") or ""))

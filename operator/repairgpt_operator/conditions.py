@@ -13,6 +13,7 @@ MAINTENANCE = "Maintenance"
 FAILED_OVER = "FailedOver"
 DEGRADED = "Degraded"
 BACKUP_HEALTHY = "BackupHealthy"
+BACKUP_VERIFIED = "BackupVerified"
 
 
 def make_condition(

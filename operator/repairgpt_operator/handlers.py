@@ -29,7 +29,12 @@ from repairgpt_operator.reconcile import (
     refresh_status,
 )
 from repairgpt_operator.resources import API_CHILD_KINDS, ChildKind
-from repairgpt_operator.spec import GROUP, PLURAL, VERSION
+from repairgpt_operator.resources.restore_job import RESTORE_LABEL
+from repairgpt_operator.restore import is_terminal
+from repairgpt_operator.restore_reconcile import RestoreOutcome, reconcile_restore
+from repairgpt_operator.restore_spec import RESTORE_KIND, RESTORE_PLURAL
+from repairgpt_operator.restore_tracker import RestoreTracker
+from repairgpt_operator.spec import API_VERSION, GROUP, PLURAL, RESTORE_HOLD_ANNOTATION, VERSION
 from repairgpt_operator.status_refresh import StatusRefresher
 
 # A periodic resync catches what no watch event reports (e.g. a change made while the operator
@@ -40,6 +45,9 @@ HEARTBEAT_SECONDS = 5.0
 # Deployment status changes come in bursts; one status write per instance per second is enough.
 STATUS_REFRESH_DELAY_SECONDS = 1.0
 MAX_RETRY_DELAY_SECONDS = 300.0
+# A restore waits for maintenance mode and for the API's pods to go: look again this often.
+RESTORE_TICK_SECONDS = 2.0
+RESTORE_WAKE_DELAY_SECONDS = 0.2
 
 log = logging.getLogger(__name__)
 inventory = Inventory()
@@ -176,6 +184,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         asyncio.create_task(_heartbeat(), name="heartbeat"),
         asyncio.create_task(_resync_forever(RESYNC_INTERVAL_SECONDS), name="resync"),
         asyncio.create_task(_probe_databases_forever(), name="failover-probes"),
+        asyncio.create_task(_drive_restores_forever(), name="restores"),
     ]
 
 
@@ -352,17 +361,88 @@ def _refresh_backup(namespace: str, name: str, _job: dict[str, Any]) -> None:
 backup_refresher = StatusRefresher(_refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
 
 
-@kopf.on.event(
-    "batch",
-    "v1",
-    "jobs",
-    labels={MANAGED_BY_LABEL: FIELD_MANAGER, COMPONENT_LABEL: "backup"},
-    id="watch-backup-jobs",
-)
-def on_backup_job_event(event: Mapping[str, Any], **_: Any) -> None:
-    """A backup Job started, finished or went away: bring status.backup up to date."""
+@kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: FIELD_MANAGER}, id="watch-jobs")
+def on_job_event(event: Mapping[str, Any], **_: Any) -> None:
+    """A backup, verification or restore Job started, finished or went away: bring the status of
+    its instance (or its restore) up to date."""
     job = event.get("object") or {}
     metadata = job.get("metadata") or {}
-    instance = (metadata.get("labels") or {}).get(INSTANCE_LABEL)
-    if instance:
-        backup_refresher.submit(str(metadata.get("namespace")), str(instance), dict(job))
+    labels = metadata.get("labels") or {}
+    namespace = str(metadata.get("namespace"))
+    component = labels.get(COMPONENT_LABEL)
+    if component == "restore" and labels.get(RESTORE_LABEL):
+        restores.wake(namespace, str(labels[RESTORE_LABEL]))
+    elif component in ("backup", "verify") and labels.get(INSTANCE_LABEL):
+        backup_refresher.submit(namespace, str(labels[INSTANCE_LABEL]), dict(job))
+
+
+# --- restores -----------------------------------------------------------------------------------
+
+
+def _report_restore(body: Mapping[str, Any], outcome: RestoreOutcome) -> None:
+    spec = body.get("spec") or {}
+    metadata = body.get("metadata") or {}
+    instance_body = None
+    for event in outcome.events:
+        _post_event(body, type_=event.type, reason=event.reason, message=event.message)
+        if event.on_instance:
+            instance_body = instance_body or kube.shared().get_instance(
+                str(metadata.get("namespace")), str(spec.get("instanceName"))
+            )
+            if instance_body is not None:
+                message = f"RepairGPTRestore {metadata.get('name')}: {event.message}"
+                _post_event(instance_body, type_=event.type, reason=event.reason, message=message)
+    before = (body.get("status") or {}).get("phase")
+    if outcome.phase in ("Succeeded", "Failed") and before != outcome.phase:
+        metrics.RESTORES.labels(outcome=outcome.phase.lower()).inc()
+    if outcome.wrote or outcome.error:
+        log.info(
+            "restore %s/%s: phase=%s error=%s in %.3fs",
+            metadata.get("namespace"),
+            metadata.get("name"),
+            outcome.phase,
+            outcome.error,
+            outcome.duration_seconds,
+        )
+
+
+def _drive_restore(namespace: str, name: str) -> bool:
+    """One pass over a restore; False once it needs no more passes (finished or gone)."""
+    try:
+        body = kube.shared().get(API_VERSION, RESTORE_KIND, namespace, name)
+    except ApiError as error:
+        log.warning("could not read restore %s/%s: %s", namespace, name, error.message)
+        return True
+    if body is None:
+        return False
+    outcome = reconcile_restore(kube.shared(), body)
+    _report_restore(body, outcome)
+    return outcome.phase not in ("Succeeded", "Failed") or bool(outcome.error)
+
+
+restores = RestoreTracker(_drive_restore, RESTORE_WAKE_DELAY_SECONDS)
+
+
+async def _drive_restores_forever() -> None:
+    """Restores wait on other objects (maintenance, the API's pods): look again every tick."""
+    loop = asyncio.get_running_loop()
+    while True:
+        for key in restores.active():
+            loop.run_in_executor(None, restores.drive_if_idle, *key)
+        await asyncio.sleep(RESTORE_TICK_SECONDS)
+
+
+@kopf.on.event(GROUP, VERSION, RESTORE_PLURAL, id="watch-restores")
+def on_restore_event(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> None:
+    """Track unfinished restores; a deleted one lifts its maintenance hold at once."""
+    namespace, name = str(body.metadata.namespace), str(body.metadata.name)
+    if event.get("type") == "DELETED":
+        restores.forget(namespace, name)
+        instance_name = str((body.get("spec") or {}).get("instanceName") or "")
+        instance_body = inventory.get(namespace, instance_name)
+        annotations = ((instance_body or {}).get("metadata") or {}).get("annotations") or {}
+        if instance_body is not None and annotations.get(RESTORE_HOLD_ANNOTATION) == name:
+            _reconcile(instance_body, "restore", compare=True)
+        return
+    if not is_terminal(body.get("status") or {}):
+        restores.wake(namespace, name)

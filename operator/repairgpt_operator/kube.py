@@ -20,6 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from repairgpt_operator.ownership import FIELD_MANAGER
+from repairgpt_operator.restore_spec import RESTORE_KIND, RESTORE_PLURAL
 from repairgpt_operator.spec import API_VERSION, KIND, PLURAL
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
@@ -41,6 +42,7 @@ _PLURALS = {
     "CronJob": "cronjobs",
     "Job": "jobs",
     KIND: PLURAL,
+    RESTORE_KIND: RESTORE_PLURAL,
 }
 
 
@@ -239,11 +241,42 @@ class Kube:
         With resource_version the server refuses (409 Conflict) if the object changed since it
         was read, so that a status computed from an old copy never overwrites a newer one.
         """
-        path = resource_path(API_VERSION, KIND, namespace, name) + "/status"
+        return self.patch_status(
+            API_VERSION, KIND, namespace, name, status, resource_version=resource_version
+        )
+
+    def patch_status(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge `status` into an object's status subresource (conditional like above)."""
+        path = resource_path(api_version, kind, namespace, name) + "/status"
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
         return self._call("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE)
+
+    def annotate_instance(
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str | None],
+        *,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Set (or, with None, remove) annotations of an instance; with resource_version the
+        server refuses (409) if the instance changed since it was read."""
+        metadata: dict[str, Any] = {"annotations": annotations}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        path = resource_path(API_VERSION, KIND, namespace, name)
+        return self.patch_object(path, {"metadata": metadata})
 
     def patch_object(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the object at `path` (None values remove keys)."""

@@ -56,6 +56,21 @@ BACKUP_LAST_SUCCESS = Gauge(
     "Unix time of the newest successful backup of an instance.",
     ["namespace", "name"],
 )
+BACKUP_LAST_SIZE = Gauge(
+    "repairgpt_operator_backup_last_size_bytes",
+    "Size in bytes of the newest successful backup of an instance (compressed dump).",
+    ["namespace", "name"],
+)
+BACKUP_LAST_VERIFIED = Gauge(
+    "repairgpt_operator_backup_last_verified_timestamp_seconds",
+    "Unix time of the newest successful verification (restore test) of an instance's backups.",
+    ["namespace", "name"],
+)
+RESTORES = Counter(
+    "repairgpt_operator_restores_total",
+    "Finished RepairGPTRestores by outcome (succeeded, failed).",
+    ["outcome"],
+)
 BACKUP_JOB_DURATION = Histogram(
     "repairgpt_operator_backup_job_duration_seconds",
     "Wall time of finished backup Jobs (start to end) by outcome (succeeded, failed).",

@@ -19,11 +19,11 @@ VERSION_LABEL = "app.kubernetes.io/version"
 # tell "the desired state changed" from "nothing to do" without writing.
 APPLIED_HASH_ANNOTATION = "repairgpt.io/applied-hash"
 
-Component = Literal["api", "maintenance", "backup"]
+Component = Literal["api", "maintenance", "backup", "verify"]
 
 
 def child_name(instance: Instance, component: Component = "api") -> str:
-    """`<instance>-api`, `<instance>-maintenance` or `<instance>-backup`."""
+    """`<instance>-api`, `-maintenance`, `-backup` or `-verify`."""
     return f"{instance.name}-{component}"
 
 

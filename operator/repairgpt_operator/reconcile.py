@@ -18,6 +18,7 @@ from repairgpt_operator import maintenance
 from repairgpt_operator.backup import (
     BackupEvent,
     BackupObservation,
+    JobsObservation,
     backup_events,
     build_manual_job,
     finished_job,
@@ -31,12 +32,15 @@ from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.maintenance import ApiDeploymentState
 from repairgpt_operator.metrics import (
     BACKUP_JOB_DURATION,
+    BACKUP_LAST_SIZE,
     BACKUP_LAST_SUCCESS,
+    BACKUP_LAST_VERIFIED,
     MAINTENANCE_TRANSITIONS,
     STATUS_WRITES,
 )
 from repairgpt_operator.ownership import (
     FIELD_MANAGER,
+    Component,
     child_name,
     label_selector,
     selector_labels,
@@ -47,13 +51,15 @@ from repairgpt_operator.resources import (
     desired_children,
     unwanted_children,
 )
-from repairgpt_operator.spec import Instance, InvalidSpec
+from repairgpt_operator.restore_reconcile import restore_still_holds
+from repairgpt_operator.spec import RESTORE_HOLD_ANNOTATION, Instance, InvalidSpec
 from repairgpt_operator.status import (
     compute_status,
     invalid_spec_status,
     maintenance_status,
     status_patch,
 )
+from repairgpt_operator.verification import verification_events
 
 
 def now_rfc3339() -> str:
@@ -195,7 +201,7 @@ def advance_maintenance(
     between this write and the scale-down (a second look would see 0 replicas).
     """
     state = instance.state.maintenance
-    enabled = instance.spec.maintenance.enabled
+    enabled = instance.maintenance_wanted
     if state.phase == "Off" and not enabled:
         return instance, body
     live = kube.get("apps/v1", "Deployment", instance.namespace, child_name(instance, "api"))
@@ -211,6 +217,15 @@ def advance_maintenance(
     MAINTENANCE_TRANSITIONS.labels(phase=new_state.phase).inc()
     runtime = dataclasses.replace(instance.state, maintenance=new_state)
     return dataclasses.replace(instance, state=runtime), stored
+
+
+def lift_stale_restore_hold(kube: Kube, instance: Instance) -> Instance:
+    """Ignore (and remove) a maintenance hold whose restore has finished or was deleted."""
+    if instance.state.restore_hold is None or restore_still_holds(kube, instance):
+        return instance
+    kube.annotate_instance(instance.namespace, instance.name, {RESTORE_HOLD_ANNOTATION: None})
+    runtime = dataclasses.replace(instance.state, restore_hold=None)
+    return dataclasses.replace(instance, state=runtime)
 
 
 def sync_children(
@@ -296,19 +311,39 @@ def observe_backup(
             if not any(job["metadata"]["name"] == name for job in jobs):
                 jobs.append(kube.apply(build_manual_job(instance, cronjob, token)))
                 outcome.started_job = name
+        verify = None
+        if instance.spec.backup.verify.enabled:
+            verify = observe_jobs(kube, instance, "verify")
     except ApiError as error:
         outcome.errors.append(ApiError(error.status, error.reason, f"backup: {error.message}"))
         return BackupObservation()
-    return BackupObservation(cronjob=cronjob, jobs=tuple(jobs), pods=tuple(pods))
+    return BackupObservation(cronjob=cronjob, jobs=tuple(jobs), pods=tuple(pods), verify=verify)
+
+
+def observe_jobs(kube: Kube, instance: Instance, component: Component) -> JobsObservation:
+    """The CronJob of one component and its Jobs and pods."""
+    namespace = instance.namespace
+    selector = label_selector(selector_labels(instance, component))
+    return JobsObservation(
+        cronjob=kube.get("batch/v1", "CronJob", namespace, child_name(instance, component)),
+        jobs=tuple(kube.list("batch/v1", "Job", namespace, label_selector=selector)),
+        pods=tuple(kube.list("v1", "Pod", namespace, label_selector=selector)),
+    )
 
 
 def record_last_success(instance: Instance, backup: Mapping[str, Any]) -> None:
-    """The last-success gauge (set on every pass, so that it survives an operator restart)."""
+    """The last-success, size and verification gauges (set on every pass, so that they survive
+    an operator restart)."""
+    labels = {"namespace": instance.namespace, "name": instance.name}
     success = backup.get("lastSuccessfulTime")
     if success:
-        BACKUP_LAST_SUCCESS.labels(namespace=instance.namespace, name=instance.name).set(
-            parse_time(success).timestamp()
-        )
+        BACKUP_LAST_SUCCESS.labels(**labels).set(parse_time(success).timestamp())
+    size = backup.get("lastSizeBytes")
+    if isinstance(size, int):
+        BACKUP_LAST_SIZE.labels(**labels).set(size)
+    verified = backup.get("lastVerifiedTime")
+    if verified:
+        BACKUP_LAST_VERIFIED.labels(**labels).set(parse_time(verified).timestamp())
 
 
 def record_backup_durations(
@@ -415,6 +450,7 @@ def _write_status(
             if "backup" in patch and backup is not None:
                 before = previous.get("backup") or {}
                 outcome.backup_events = backup_events(before, patch["backup"])
+                outcome.backup_events += verification_events(before, patch["backup"])
                 record_backup_durations(before, patch["backup"], backup)
             return
         except ApiError as error:
@@ -457,6 +493,7 @@ def reconcile_instance(
         outcome.duration_seconds = time.monotonic() - started
         return outcome
     try:
+        instance = lift_stale_restore_hold(kube, instance)
         instance, body = advance_maintenance(kube, instance, body)
     except ApiError as error:
         outcome.instance = instance

@@ -90,13 +90,20 @@ class RepairGPTRestoreStatus(CamelModel):
         default=None, description="metadata.generation that the operator last acted on."
     )
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] | None = Field(
-        default=None, description="Pending, Running, Succeeded or Failed."
+        default=None,
+        description="Pending (waiting for maintenance mode or another restore), Running (the "
+        "restore Job runs), Succeeded or Failed.",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Complete and Failed conditions."
     )
     job_name: str | None = Field(default=None, description="The restore Job.")
     backup_key: str | None = Field(default=None, description="The dump that was restored.")
+    location: str | None = Field(default=None, description="s3:// URL of the restored dump.")
+    restored_tables: int | None = Field(default=None, description="Tables restored.")
+    restored_rows: int | None = Field(
+        default=None, description="Rows restored (equal to the backup's manifest on success)."
+    )
     start_time: str | None = Field(
         default=None,
         description="When the restore Job started (RFC 3339).",
@@ -114,6 +121,7 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Instance", "type": "string", "jsonPath": ".spec.instanceName"},
     {"name": "Backup", "type": "string", "jsonPath": ".spec.backup"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 

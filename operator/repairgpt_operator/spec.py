@@ -8,6 +8,7 @@ validators that the operator enforces when it parses a body.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -28,6 +29,9 @@ GROUP = "repairgpt.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "RepairGPTInstance"
+# Set by the operator while a RepairGPTRestore (the value is its name) holds the instance in
+# maintenance; the restore's end (or its deletion) lifts it.
+RESTORE_HOLD_ANNOTATION = "repairgpt.io/restore-hold"
 PLURAL = "repairgptinstances"
 SINGULAR = "repairgptinstance"
 SHORT_NAMES = ["rgi"]
@@ -388,11 +392,18 @@ class BackupS3(CamelModel):
 class BackupVerify(CamelModel):
     """Periodic restore of the newest backup into a throwaway database, to prove it restores."""
 
-    enabled: bool = Field(default=False, description="Run the verification Job on a schedule.")
+    enabled: bool = Field(
+        default=False, description="Create the verification CronJob <name>-verify."
+    )
     schedule: str = Field(
         default="30 3 * * *",
         pattern=CRON_PATTERN,
         description="Five-field cron schedule of the verification Job.",
+    )
+    database: DatabaseSecretRef | None = Field(
+        default=None,
+        description="A database on the PostgreSQL server where the throwaway database is "
+        "created (its role needs CREATEDB); empty means the primary's Secret.",
     )
 
 
@@ -709,6 +720,23 @@ class BackupStatus(CamelModel):
         description="Token of the newest finished on-demand backup "
         "(annotation repairgpt.io/backup-now).",
     )
+    last_verified_time: str | None = Field(
+        default=None,
+        description="When the newest successful verification (a restore into a throwaway "
+        "database with matching row counts) finished (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_verified_location: str | None = Field(
+        default=None, description="s3:// URL of the backup that the newest verification restored."
+    )
+    last_verification_failure_time: str | None = Field(
+        default=None,
+        description="When the newest failed verification Job gave up (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_verification_error: str | None = Field(
+        default=None, description="Error of the last failed verification."
+    )
 
 
 class RepairGPTInstanceStatus(CamelModel):
@@ -752,6 +780,8 @@ class RuntimeState:
 
     database_active: Literal["primary", "replica"] = "primary"
     maintenance: MaintenanceState = MaintenanceState()
+    # The RepairGPTRestore that holds the instance in maintenance while it runs (an annotation).
+    restore_hold: str | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> RuntimeState:
@@ -793,8 +823,17 @@ class Instance:
             uid=str(metadata.get("uid") or ""),
             generation=int(metadata.get("generation") or 0),
             spec=spec,
-            state=RuntimeState.from_status(body.get("status") or {}),
+            state=dataclasses.replace(
+                RuntimeState.from_status(body.get("status") or {}),
+                restore_hold=(metadata.get("annotations") or {}).get(RESTORE_HOLD_ANNOTATION)
+                or None,
+            ),
         )
+
+    @property
+    def maintenance_wanted(self) -> bool:
+        """Maintenance asked for by the spec or held by a running restore."""
+        return self.spec.maintenance.enabled or self.state.restore_hold is not None
 
 
 def _describe(error: ValidationError) -> str:

@@ -13,6 +13,7 @@ from repairgpt_operator.backup import (
 )
 from repairgpt_operator.conditions import (
     BACKUP_HEALTHY,
+    BACKUP_VERIFIED,
     DEGRADED,
     FAILED_OVER,
     MAINTENANCE,
@@ -25,6 +26,7 @@ from repairgpt_operator.conditions import (
 from repairgpt_operator.maintenance import MaintenanceState
 from repairgpt_operator.ownership import label_selector, selector_labels
 from repairgpt_operator.spec import Instance
+from repairgpt_operator.verification import verification_condition, verification_status
 
 
 def deployment_counts(deployment: Mapping[str, Any] | None) -> tuple[int, int, int]:
@@ -111,12 +113,14 @@ def maintenance_condition(instance: Instance) -> dict[str, Any]:
     state = instance.state.maintenance
     if state.phase == "On":
         was = "" if state.previous_replicas is None else f" (was {state.previous_replicas})"
+        hold = instance.state.restore_hold
+        held = f" while RepairGPTRestore {hold} runs" if hold else ""
         return make_condition(
             MAINTENANCE,
             "True",
-            reason="MaintenanceOn",
+            reason="RestoreInProgress" if hold else "MaintenanceOn",
             message=f"the API is scaled to 0{was}; {instance.name}-maintenance serves the "
-            "maintenance page",
+            f"maintenance page{held}",
             observed_generation=instance.generation,
         )
     if state.phase == "Exiting":
@@ -171,12 +175,23 @@ def compute_status(
     conditions = list(previous.get("conditions") or [])
     backup_fields: dict[str, Any] = {}
     if backup is not None and instance.spec.backup.enabled:
-        backup_fields = backup_status(previous.get("backup") or {}, backup)
+        previous_backup = previous.get("backup") or {}
+        backup_fields = backup_status(previous_backup, backup)
         healthy = backup_condition(instance, backup_fields, backup, now=parse_time(now))
         conditions = set_condition(conditions, healthy, now=now)
+        if backup.verify is not None and instance.spec.backup.verify.enabled:
+            verified = verification_status(previous_backup, backup.verify)
+            backup_fields.update(verified)
+            condition = verification_condition(
+                instance, verified, backup.verify, now=parse_time(now)
+            )
+            conditions = set_condition(conditions, condition, now=now)
+        else:
+            conditions = [c for c in conditions if c.get("type") != BACKUP_VERIFIED]
     elif backup is not None:
         # Backups switched off: a stale verdict would keep alerting.
-        conditions = [c for c in conditions if c.get("type") != BACKUP_HEALTHY]
+        stale = (BACKUP_HEALTHY, BACKUP_VERIFIED)
+        conditions = [c for c in conditions if c.get("type") not in stale]
     conditions = set_condition(conditions, ready_condition(instance, deployment), now=now)
     if children_synced:
         conditions = set_condition(

@@ -53,4 +53,4 @@ def test_kustomization_includes_the_crds() -> None:
     kustomization = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
     assert "../crds" in kustomization["resources"]
     crds = yaml.safe_load((REPO_ROOT / "crds" / "Kustomization").read_text())
-    assert "repairgptinstance.yaml" in crds["resources"]
+    assert {"repairgptinstance.yaml", "repairgptrestore.yaml"} <= set(crds["resources"])

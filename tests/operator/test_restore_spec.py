@@ -40,3 +40,18 @@ def test_restore_spec_is_immutable_and_has_a_status_subresource() -> None:
     assert {"rule": "self == oldSelf"}.items() <= spec_schema["x-kubernetes-validations"][0].items()
     assert version["subresources"] == {"status": {}}
     assert crd == build_restore_crd()
+
+
+def test_the_restore_example_is_a_valid_restore() -> None:
+    [restore] = [
+        d
+        for d in yaml.safe_load_all((REPO_ROOT / "examples" / "restore.yaml").read_text())
+        if d["kind"] == "RepairGPTRestore"
+    ]
+    spec = RepairGPTRestoreSpec.model_validate(restore["spec"])
+    assert (spec.instance_name, spec.backup, spec.clean, spec.maintenance) == (
+        "repairgpt",
+        "latest",
+        True,
+        True,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.backup import BackupObservation, JobsObservation
 from repairgpt_operator.conditions import find_condition
 from repairgpt_operator.status import compute_status, status_patch
 from tests.operator.factories import make_instance
@@ -107,3 +108,55 @@ def test_selector_is_published_for_the_scale_subresource() -> None:
         "app.kubernetes.io/name=repairgpt,app.kubernetes.io/instance=shop,"
         "app.kubernetes.io/component=api"
     )
+
+
+def _backup_spec(verify: bool) -> dict[str, Any]:
+    return {
+        "backup": {
+            "enabled": True,
+            "s3": {"bucket": "shop-backups"},
+            "verify": {"enabled": verify},
+        }
+    }
+
+
+def test_verification_outcome_joins_status_backup_and_sets_backup_verified() -> None:
+    verified = JobsObservation(
+        jobs=(
+            {
+                "metadata": {"name": "shop-verify-1"},
+                "status": {
+                    "startTime": "2026-11-28T03:30:00Z",
+                    "completionTime": "2026-11-28T03:35:00Z",
+                    "conditions": [
+                        {"type": "Complete", "status": "True",
+                         "lastTransitionTime": "2026-11-28T03:35:00Z"}
+                    ],
+                },
+            },
+        )
+    )  # fmt: skip
+    observed = BackupObservation(verify=verified)
+    previous = {"backup": {"lastSuccessfulTime": "2026-11-28T03:05:00Z"}}
+    status = compute_status(
+        make_instance(_backup_spec(verify=True)),
+        previous=previous,
+        deployment=None,
+        now="2026-11-28T04:00:00Z",
+        backup=observed,
+    )
+    assert status["backup"]["lastVerifiedTime"] == "2026-11-28T03:35:00Z"
+    assert status["backup"]["lastSuccessfulTime"] == "2026-11-28T03:05:00Z"
+    condition = find_condition(status["conditions"], "BackupVerified")
+    assert condition is not None and condition["status"] == "True"
+
+    # Verification switched off: its verdict goes, so that nothing stale keeps alerting.
+    off = compute_status(
+        make_instance(_backup_spec(verify=False)),
+        previous=status,
+        deployment=None,
+        now="2026-11-28T04:01:00Z",
+        backup=BackupObservation(),
+    )
+    assert find_condition(off["conditions"], "BackupVerified") is None
+    assert "lastVerifiedTime" not in off["backup"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from repairgpt_operator.maintenance import keeps_api_guards, serves_maintenance_page
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, Component, child_name
-from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
+from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
 from repairgpt_operator.resources.configmap import build_configmap
 from repairgpt_operator.resources.deployment import build_deployment
 from repairgpt_operator.resources.hpa import build_hpa
@@ -118,6 +118,14 @@ API_CHILD_KINDS: tuple[ChildKind, ...] = (
         lambda i: i.spec.backup.enabled,
         component="backup",
     ),
+    ChildKind(
+        "batch/v1",
+        "CronJob",
+        "cronjobs",
+        build_verify_cronjob,
+        lambda i: i.spec.backup.enabled and i.spec.backup.verify.enabled,
+        component="verify",
+    ),
 )
 
 
@@ -172,6 +180,7 @@ __all__ = [
     "ChildKind",
     "ChildRef",
     "build_backup_cronjob",
+    "build_verify_cronjob",
     "build_configmap",
     "build_deployment",
     "build_hpa",

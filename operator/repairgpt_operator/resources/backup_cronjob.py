@@ -1,4 +1,5 @@
-"""Builds the CronJob `<instance>-backup` that dumps the primary database to S3 and prunes."""
+"""Builds the CronJobs `<instance>-backup` (dump the primary database to S3, then prune) and
+`<instance>-verify` (restore the newest backup into a throwaway database and count rows)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from repairgpt_operator.resources.deployment import (
     restricted_container_security_context,
     restricted_pod_security_context,
 )
-from repairgpt_operator.spec import BackupS3, Instance
+from repairgpt_operator.spec import BackupS3, DatabaseSecretRef, Instance
 
 # A run that has not started within this long after its slot is skipped (and counted as missed
 # by the CronJob controller) rather than started late and overlapping the next one.
@@ -20,6 +21,9 @@ ACTIVE_DEADLINE_SECONDS = 3 * 3600
 HISTORY_LIMIT = 3
 BACKUP_CONTAINER = "backup"
 PRUNE_CONTAINER = "prune"
+VERIFY_CONTAINER = "verify"
+# A verification restores a whole backup: allow it as long as a backup itself.
+VERIFY_BACKOFF_LIMIT = 0
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -38,7 +42,7 @@ def _s3_environment(s3: BackupS3) -> list[dict[str, Any]]:
     return env
 
 
-def _location_args(s3: BackupS3) -> list[str]:
+def location_args(s3: BackupS3) -> list[str]:
     return ["--bucket", s3.bucket, "--prefix", s3.prefix]
 
 
@@ -50,7 +54,7 @@ def backup_command(instance: Instance) -> list[str]:
         "repairgpt",
         "backup",
         "create",
-        *_location_args(s3),
+        *location_args(s3),
         "--progress-interval",
         "30",
         # Where the dump went and its size, for status.backup (read from the pod's status).
@@ -66,9 +70,26 @@ def prune_command(instance: Instance) -> list[str]:
         "repairgpt",
         "backup",
         "prune",
-        *_location_args(s3),
+        *location_args(s3),
         "--retention-days",
         str(instance.spec.backup.retention_days),
+    ]
+
+
+def verify_command(instance: Instance) -> list[str]:
+    """The command line of the verification: restore the newest backup into a throwaway
+    database on the server of DATABASE_URL, compare row counts with the manifest, drop it."""
+    s3 = _backup_s3(instance)
+    return [
+        "repairgpt",
+        "backup",
+        "verify",
+        "latest",
+        *location_args(s3),
+        "--progress-interval",
+        "30",
+        "--result-file",
+        "/dev/termination-log",
     ]
 
 
@@ -80,13 +101,27 @@ def _backup_s3(instance: Instance) -> BackupS3:
     return s3
 
 
-def _container(instance: Instance, name: str, command: list[str], database: bool) -> dict[str, Any]:
+def _container(
+    instance: Instance, name: str, command: list[str], database: DatabaseSecretRef | None
+) -> dict[str, Any]:
+    return job_container(instance, name, command, database=database, s3=_backup_s3(instance))
+
+
+def job_container(
+    instance: Instance,
+    name: str,
+    command: list[str],
+    *,
+    database: DatabaseSecretRef | None,
+    s3: BackupS3,
+) -> dict[str, Any]:
+    """A container of the app image running one `repairgpt backup` command: DATABASE_URL and
+    the S3 credentials by Secret reference, restricted, with a scratch /tmp."""
     spec = instance.spec
     env = []
-    if database:
-        primary = spec.database.primary
-        env.append(_secret_env("DATABASE_URL", primary.secret_name, primary.key))
-    env.extend(_s3_environment(_backup_s3(instance)))
+    if database is not None:
+        env.append(_secret_env("DATABASE_URL", database.secret_name, database.key))
+    env.extend(_s3_environment(s3))
     return {
         "name": name,
         "image": spec.image,
@@ -114,10 +149,15 @@ def backup_pod_spec(instance: Instance) -> dict[str, Any]:
         "automountServiceAccountToken": False,
         "securityContext": restricted_pod_security_context(),
         "initContainers": [
-            _container(instance, BACKUP_CONTAINER, backup_command(instance), database=True)
+            _container(
+                instance,
+                BACKUP_CONTAINER,
+                backup_command(instance),
+                database=instance.spec.database.primary,
+            )
         ],
         "containers": [
-            _container(instance, PRUNE_CONTAINER, prune_command(instance), database=False)
+            _container(instance, PRUNE_CONTAINER, prune_command(instance), database=None)
         ],
         # The root filesystem is read-only: scratch space for pg_dump and boto3.
         "volumes": [{"name": "tmp", "emptyDir": {}}],
@@ -147,6 +187,51 @@ def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
                     "template": {
                         "metadata": {"labels": common_labels(instance, "backup")},
                         "spec": backup_pod_spec(instance),
+                    },
+                },
+            },
+        },
+    }
+
+
+def verify_pod_spec(instance: Instance) -> dict[str, Any]:
+    """The verification pod: one container, DATABASE_URL naming the server to restore on."""
+    database = instance.spec.backup.verify.database or instance.spec.database.primary
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": restricted_pod_security_context(),
+        "containers": [
+            _container(instance, VERIFY_CONTAINER, verify_command(instance), database=database)
+        ],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+
+
+def build_verify_cronjob(instance: Instance) -> dict[str, Any]:
+    """CronJob `<instance>-verify`: a scheduled restore test of the newest backup."""
+    backup = instance.spec.backup
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": child_metadata(instance, "verify"),
+        "spec": {
+            "schedule": backup.verify.schedule,
+            # Suspending backups suspends their verification too: nothing new to verify.
+            "suspend": backup.suspend,
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
+            "successfulJobsHistoryLimit": HISTORY_LIMIT,
+            "failedJobsHistoryLimit": HISTORY_LIMIT,
+            "jobTemplate": {
+                "metadata": {"labels": common_labels(instance, "verify")},
+                "spec": {
+                    # A failed verification is a finding to report, not a flake to retry.
+                    "backoffLimit": VERIFY_BACKOFF_LIMIT,
+                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
+                    "template": {
+                        "metadata": {"labels": common_labels(instance, "verify")},
+                        "spec": verify_pod_spec(instance),
                     },
                 },
             },

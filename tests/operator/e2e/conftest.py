@@ -35,19 +35,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def installed_crds(k8s_cluster: KubeCluster) -> None:
-    k8s_cluster.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        str(REPO_ROOT / "crds/repairgptinstance.yaml"),
-    )
-    k8s_cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "crd/repairgptinstances.repairgpt.io",
-        "--timeout=60s",
-    )
+    for kind in ("repairgptinstance", "repairgptrestore"):
+        k8s_cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(REPO_ROOT / f"crds/{kind}.yaml"),
+        )
+        k8s_cluster.kubectl(
+            "wait", "--for=condition=Established", f"crd/{kind}s.repairgpt.io", "--timeout=60s"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -132,7 +130,7 @@ class OperatorProcess:
         with urllib.request.urlopen(url, timeout=5) as response:
             return int(response.status), response.read().decode()
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str, /, **labels: str) -> float:
         """Sum of the samples of one metric whose labels include `labels`."""
         total = 0.0
         for line in self.get("/metrics")[1].splitlines():

@@ -1,44 +1,43 @@
 """Scheduled and on-demand backups: the operator's CronJob and Jobs, and the status they lead to.
 
 The local control plane has no kubelet, so backup pods never run. Where a test needs a backup to
-happen, it does what the kubelet and the Job controller would do: it runs the Job's command as a
-local process, with the environment the pod would get (Secrets resolved as the kubelet resolves
-`secretKeyRef`), against a real PostgreSQL and moto's S3 server, and then records the outcome in
-the Job's status subresource.
+happen, it does what the kubelet and the Job controller would do (tests/operator/e2e/kubelet.py):
+it runs the Job's command as a local process against a real PostgreSQL and moto's S3 server, and
+records the outcome in the pod's and the Job's status.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import KubeCluster
+from tests.operator.e2e.backups import back_up, seed_database
 from tests.operator.e2e.conftest import (
     REPO_ROOT,
     TEST_RESYNC_SECONDS,
     OperatorProcess,
     apply_manifest,
 )
+from tests.operator.e2e.kubelet import (
+    COMMAND_TIMEOUT_SECONDS,
+    CONVERGE_SECONDS,
+    finish_job,
+    report_container,
+    run_job_pod,
+    wait_job_started,
+)
 from tests.operator.e2e.observe import condition, get_json, list_json, wait_until
 from tests.utils.servers import PostgresServer, S3Server
 
 pytestmark = pytest.mark.cluster
 
-CONVERGE_SECONDS = 30
-COMMAND_TIMEOUT_SECONDS = 120
 BACKUP_SELECTOR = "app.kubernetes.io/component=backup"
-REPAIRGPT = Path(sys.executable).parent / "repairgpt"
 # Credentials of moto's S3 server (any value is accepted); distinctive, to search for leaks.
 ACCESS_KEY = "AKIABACKUPTESTKEY"
 SECRET_KEY = "backup-test-secret-value"
@@ -129,171 +128,7 @@ def _request_backup(cluster: KubeCluster, namespace: str, name: str, token: str)
     time.sleep(3 * TEST_RESYNC_SECONDS)
     jobs = _backup_jobs(cluster, namespace, token)
     assert len(jobs) == 1, [job["metadata"]["name"] for job in jobs]
-    # The Job controller records the start before anything else; wait so that the outcome
-    # written below does not race it.
-    return wait_until(
-        lambda: (lambda job: job if (job or {}).get("status", {}).get("startTime") else None)(
-            get_json(cluster, namespace, "job", jobs[0]["metadata"]["name"])
-        ),
-        timeout=CONVERGE_SECONDS,
-        what="the Job controller to start the Job",
-    )
-
-
-def _pod_environment(
-    cluster: KubeCluster, namespace: str, container: dict[str, Any]
-) -> dict[str, str]:
-    """The container's env as the kubelet would build it: secretKeyRef read from the Secret."""
-    env: dict[str, str] = {}
-    for item in container.get("env") or []:
-        if "value" in item:
-            env[item["name"]] = item["value"]
-            continue
-        ref = item["valueFrom"]["secretKeyRef"]
-        secret = get_json(cluster, namespace, "secret", ref["name"])
-        assert secret is not None, f"secret {ref['name']} missing"
-        env[item["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
-    return env
-
-
-TERMINATION_LOG = "/dev/termination-log"
-
-
-def _run_container(
-    cluster: KubeCluster, namespace: str, container: dict[str, Any], postgres: PostgresServer
-) -> subprocess.CompletedProcess[str]:
-    # The container's termination log is a file of the pod's; here, one in a temporary folder.
-    local_log = Path(tempfile.mkdtemp()) / "termination-log"
-    command = [
-        str(local_log) if arg == TERMINATION_LOG else arg
-        for arg in [str(REPAIRGPT), *container["command"][1:]]
-    ]
-    assert container["command"][0] == "repairgpt"
-    env = {
-        "PATH": os.environ["PATH"],
-        # The image ships pg_dump of the server's major version; here that is the test server's.
-        "PG_BIN_DIR": str(postgres.bin_dir),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        # No retries against an unreachable endpoint: the test stays bounded in time.
-        "AWS_MAX_ATTEMPTS": "1",
-        **_pod_environment(cluster, namespace, container),
-    }
-    result = subprocess.run(
-        command,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_SECONDS,
-        check=False,
-    )
-    if local_log.exists():
-        result.termination_message = local_log.read_text()  # type: ignore[attr-defined]
-    return result
-
-
-def _run_job_pod(
-    cluster: KubeCluster, namespace: str, job: dict[str, Any], postgres: PostgresServer
-) -> list[subprocess.CompletedProcess[str]]:
-    """Run the pod's init container, then (if it succeeded) its main container, as the kubelet."""
-    pod = job["spec"]["template"]["spec"]
-    results = []
-    for container in pod.get("initContainers", []) + pod["containers"]:
-        result = _run_container(cluster, namespace, container, postgres)
-        results.append(result)
-        if result.returncode != 0:
-            break
-    return results
-
-
-def _finish_job(cluster: KubeCluster, namespace: str, job: dict[str, Any], succeeded: bool) -> None:
-    """Write the Job's outcome through its status subresource, as the Job controller would
-    after the kubelet reported the pod."""
-    now = _now()
-    if succeeded:
-        conditions = [
-            {"type": "SuccessCriteriaMet", "reason": "CompletionsReached"},
-            {"type": "Complete", "reason": "CompletionsReached"},
-        ]
-        counts: dict[str, Any] = {"succeeded": 1, "completionTime": now}
-    else:
-        conditions = [
-            {"type": "FailureTarget", "reason": "BackoffLimitExceeded"},
-            {"type": "Failed", "reason": "BackoffLimitExceeded"},
-        ]
-        counts = {"failed": 1}
-    for item in conditions:
-        item.update(
-            status="True",
-            message="Job has reached the specified backoff limit" if not succeeded else "",
-            lastTransitionTime=now,
-            lastProbeTime=now,
-        )
-    patch = {"status": {"active": 0, "ready": 0, "conditions": conditions, **counts}}
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "job",
-        job["metadata"]["name"],
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-    )
-
-
-def _report_backup_container(
-    cluster: KubeCluster,
-    namespace: str,
-    job: dict[str, Any],
-    result: subprocess.CompletedProcess[str],
-) -> None:
-    """Report the backup container in the pod status, as the kubelet would: the termination
-    message is the file the command wrote, or (FallbackToLogsOnError) the tail of its log."""
-    job_name = job["metadata"]["name"]
-    pods = wait_until(
-        lambda: list_json(cluster, namespace, "pods", f"batch.kubernetes.io/job-name={job_name}"),
-        timeout=CONVERGE_SECONDS,
-        what=f"the pod of job/{job_name}",
-    )
-    log = (result.stdout + result.stderr).splitlines()[-80:]
-    message = getattr(result, "termination_message", None) or "\n".join(log)[-2048:]
-    now = _now()
-    spec = pods[0]["spec"]
-    patch = {
-        "status": {
-            "phase": "Failed" if result.returncode else "Succeeded",
-            "initContainerStatuses": [
-                {
-                    "name": "backup",
-                    "image": spec["initContainers"][0]["image"],
-                    "imageID": "",
-                    "ready": False,
-                    "restartCount": 0,
-                    "state": {
-                        "terminated": {
-                            "exitCode": result.returncode,
-                            "reason": "Error" if result.returncode else "Completed",
-                            "message": message,
-                            "startedAt": now,
-                            "finishedAt": now,
-                        }
-                    },
-                }
-            ],
-        }
-    }
-    cluster.kubectl(
-        "-n",
-        namespace,
-        "patch",
-        "pod",
-        pods[0]["metadata"]["name"],
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps(patch),
-    )
+    return wait_job_started(cluster, namespace, jobs[0]["metadata"]["name"])
 
 
 def _backup_status(cluster: KubeCluster, namespace: str, name: str) -> dict[str, Any]:
@@ -384,15 +219,15 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
     (owner,) = job["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"]) == ("RepairGPTInstance", "shop")
 
-    results = _run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
+    results = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
     keys = [
         item["Key"]
         for item in s3_server.client().list_objects_v2(Bucket=s3_bucket).get("Contents", [])
     ]
     assert any(key.startswith("db/") and key.endswith(".sql.gz") for key in keys), keys
-    _report_backup_container(k8s_cluster, k8s_namespace, job, results[0])
-    _finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
+    report_container(k8s_cluster, k8s_namespace, job, results[0])
+    finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
 
     stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "nightly-check-1")
     backup = stored["status"]["backup"]
@@ -419,6 +254,10 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
     ]
     assert samples and samples[0] > 0, samples
     assert operator.metric("repairgpt_operator_backup_job_duration_seconds_count") >= 1
+    size = operator.metric(
+        "repairgpt_operator_backup_last_size_bytes", namespace=k8s_namespace, name="shop"
+    )
+    assert size == head["ContentLength"]
     # The echoed token starts nothing new.
     time.sleep(2 * TEST_RESYNC_SECONDS)
     assert len(list_json(k8s_cluster, k8s_namespace, "jobs", BACKUP_SELECTOR)) == 1
@@ -438,13 +277,13 @@ def test_unreachable_s3_fails_the_backup_and_makes_it_unhealthy(
 
     job = _request_backup(k8s_cluster, k8s_namespace, "shop", "after-upgrade")
     started = time.monotonic()
-    results = _run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
+    results = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
     assert len(results) == 1, "the prune must not run after a failed dump"
     assert results[0].returncode != 0
     assert "error" in results[0].stderr
     assert time.monotonic() - started < COMMAND_TIMEOUT_SECONDS
-    _report_backup_container(k8s_cluster, k8s_namespace, job, results[0])
-    _finish_job(k8s_cluster, k8s_namespace, job, succeeded=False)
+    report_container(k8s_cluster, k8s_namespace, job, results[0])
+    finish_job(k8s_cluster, k8s_namespace, job, succeeded=False)
 
     stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "after-upgrade")
     backup = stored["status"]["backup"]
@@ -500,3 +339,65 @@ def test_restore_crd_is_served_and_its_spec_cannot_change(
     )
     assert missing.returncode != 0
     assert "instanceName" in missing.stderr
+
+
+def test_a_verification_job_restores_the_newest_backup_and_sets_backup_verified(
+    k8s_cluster: KubeCluster,
+    k8s_namespace: str,
+    operator: OperatorProcess,
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    s3_server: S3Server,
+    s3_bucket: str,
+) -> None:
+    source = seed_database(postgres_server)
+    back_up(source, s3_bucket, s3_server, postgres_server)
+    instance = _instance("shop", bucket=s3_bucket, endpoint=s3_server.endpoint_url)
+    instance["spec"]["backup"]["verify"] = {"enabled": True, "schedule": "30 4 * * *"}
+    # The throwaway database is created on the server of the primary's Secret.
+    _create(k8s_cluster, k8s_namespace, instance, postgres_url)
+    cronjob = wait_until(
+        lambda: get_json(k8s_cluster, k8s_namespace, "cronjob", "shop-verify"),
+        timeout=CONVERGE_SECONDS,
+        what="cronjob/shop-verify",
+    )
+    assert cronjob["spec"]["schedule"] == "30 4 * * *"
+    stored = wait_until(
+        lambda: (lambda o: o if condition(o, "BackupVerified") else None)(
+            get_json(k8s_cluster, k8s_namespace, "rgi", "shop")
+        ),
+        timeout=CONVERGE_SECONDS,
+        what="a BackupVerified condition",
+    )
+    awaiting = condition(stored, "BackupVerified")
+    assert awaiting is not None and awaiting["reason"] == "AwaitingVerification"
+
+    # What the CronJob controller does on schedule: a Job from the jobTemplate.
+    k8s_cluster.kubectl(
+        "-n", k8s_namespace, "create", "job", "--from=cronjob/shop-verify", "shop-verify-manual"
+    )
+    job = wait_job_started(k8s_cluster, k8s_namespace, "shop-verify-manual")
+    [result] = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report_container(k8s_cluster, k8s_namespace, job, result, container="verify")
+    finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
+
+    verified = wait_until(
+        lambda: (lambda o: o if (condition(o, "BackupVerified") or {}).get("status") == "True"
+                 else None)(get_json(k8s_cluster, k8s_namespace, "rgi", "shop")),
+        timeout=CONVERGE_SECONDS,
+        what="BackupVerified=True",
+    )  # fmt: skip
+    backup = verified["status"]["backup"]
+    assert backup["lastVerifiedTime"]
+    assert backup["lastVerifiedLocation"].startswith(f"s3://{s3_bucket}/db/")
+    # The throwaway database is gone again.
+    databases = postgres_server.psql("SELECT datname FROM pg_database").split()
+    assert not [d for d in databases if d.startswith("repairgpt_verify_")], databases
+    wait_until(
+        lambda: _events(k8s_cluster, k8s_namespace, "BackupVerified"),
+        timeout=CONVERGE_SECONDS,
+        what="a BackupVerified event",
+    )
+    metric = "repairgpt_operator_backup_last_verified_timestamp_seconds"
+    assert operator.metric(metric, namespace=k8s_namespace, name="shop") > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from repairgpt_operator.resources import desired_children, unwanted_children
-from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
+from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
 from tests.operator.factories import make_instance
 
 BACKUP: dict[str, Any] = {
@@ -136,3 +136,61 @@ def test_cronjob_is_wanted_only_while_backups_are_enabled() -> None:
     assert "CronJob" in [child["kind"] for child in desired_children(enabled)]
     assert "CronJob" not in [child["kind"] for child in desired_children(disabled)]
     assert ("CronJob", "shop-backup") in {(r.kind, r.name) for r in unwanted_children(disabled)}
+
+
+VERIFY: dict[str, Any] = {
+    "backup": {**BACKUP["backup"], "verify": {"enabled": True, "schedule": "45 4 * * *"}}
+}
+
+
+def test_verification_cronjob_exists_only_when_verification_is_enabled() -> None:
+    names = {c["metadata"]["name"] for c in desired_children(make_instance(VERIFY))}
+    assert {"shop-backup", "shop-verify"} <= names
+    assert "shop-verify" not in {
+        c["metadata"]["name"] for c in desired_children(make_instance(BACKUP))
+    }
+    assert ("CronJob", "shop-verify") in {
+        (ref.kind, ref.name) for ref in unwanted_children(make_instance(BACKUP))
+    }
+
+
+def test_verification_restores_the_newest_backup_on_its_own_schedule() -> None:
+    cronjob = build_verify_cronjob(make_instance(VERIFY))
+    assert cronjob["metadata"]["name"] == "shop-verify"
+    assert cronjob["spec"]["schedule"] == "45 4 * * *"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cronjob["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+    [container] = _pod(cronjob)["containers"]
+    assert container["command"][:4] == ["repairgpt", "backup", "verify", "latest"]
+    assert container["command"][4:8] == ["--bucket", "shop-backups", "--prefix", "db/"]
+    assert container["command"][-2:] == ["--result-file", "/dev/termination-log"]
+    env = _env(container)
+    # The throwaway database goes on the primary's server unless another Secret is named.
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "repairgpt-db",
+        "key": "database-url",
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "shop-s3"
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+
+
+def test_verification_can_run_on_another_database_server() -> None:
+    spec = {
+        "backup": {
+            **VERIFY["backup"],
+            "verify": {
+                "enabled": True,
+                "database": {"secretName": "scratch-db", "key": "url"},
+            },
+        }
+    }
+    [container] = _pod(build_verify_cronjob(make_instance(spec)))["containers"]
+    assert _env(container)["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "scratch-db",
+        "key": "url",
+    }
+
+
+def test_suspending_backups_suspends_their_verification() -> None:
+    spec = {"backup": {**VERIFY["backup"], "suspend": True}}
+    assert build_verify_cronjob(make_instance(spec))["spec"]["suspend"] is True

@@ -37,6 +37,7 @@ def test_switched_off_kinds_are_listed_for_deletion() -> None:
         ("Ingress", api),
         ("Deployment", page),
         ("CronJob", f"{instance.name}-backup"),
+        ("CronJob", f"{instance.name}-verify"),
     }
 
 

@@ -1,0 +1,182 @@
+"""Drives one RepairGPTRestore: reads what `restore.plan_restore` needs, then carries out its plan
+(maintenance hold on the instance, the restore Job, the restore's status)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from repairgpt_operator.kube import ApiError, Kube
+from repairgpt_operator.ownership import child_name
+from repairgpt_operator.resources.restore_job import (
+    RestoreRequest,
+    build_restore_job,
+    restore_job_name,
+)
+from repairgpt_operator.restore import (
+    RestoreEvent,
+    RestorePlan,
+    RestoreView,
+    is_terminal,
+    plan_restore,
+    source_of,
+    target_of,
+)
+from repairgpt_operator.restore_spec import RESTORE_KIND, RepairGPTRestoreSpec
+from repairgpt_operator.spec import (
+    API_VERSION,
+    RESTORE_HOLD_ANNOTATION,
+    Instance,
+    InvalidSpec,
+)
+
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+
+
+def now_rfc3339() -> str:
+    """The current time as Kubernetes writes timestamps."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RestoreOutcome:
+    """What one pass over a restore did (for Events, logs and metrics)."""
+
+    phase: str | None = None
+    events: list[RestoreEvent] = field(default_factory=list)
+    instance_body: dict[str, Any] | None = None
+    wrote: bool = False
+    error: str | None = None
+    duration_seconds: float = 0.0
+
+
+def parse_restore(body: Mapping[str, Any]) -> RestoreRequest:
+    """A RepairGPTRestore object as the API returns it (its spec was validated by the CRD)."""
+    metadata = body.get("metadata") or {}
+    return RestoreRequest(
+        name=str(metadata["name"]),
+        namespace=str(metadata.get("namespace") or "default"),
+        uid=str(metadata.get("uid") or ""),
+        spec=RepairGPTRestoreSpec.model_validate(dict(body.get("spec") or {})),
+    )
+
+
+def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> RestoreView:
+    """Read the instance, its API Deployment, the restore Job and the Job's pods."""
+    status = dict(body.get("status") or {})
+    namespace = restore.namespace
+    instance_body = kube.get_instance(namespace, restore.spec.instance_name)
+    instance: Instance | None = None
+    instance_error = None
+    if instance_body is not None:
+        try:
+            instance = Instance.from_body(instance_body)
+        except InvalidSpec as error:
+            instance_error = str(error)
+    job = None
+    pods: list[dict[str, Any]] = []
+    api_pods = 0
+    if not is_terminal(status):
+        job = kube.get("batch/v1", "Job", namespace, restore_job_name(restore))
+        if job is not None:
+            pods = kube.list(
+                "v1", "Pod", namespace, label_selector=f"{JOB_NAME_LABEL}={job['metadata']['name']}"
+            )
+        elif instance is not None and restore.spec.maintenance:
+            api = kube.get("apps/v1", "Deployment", namespace, child_name(instance, "api"))
+            api_pods = int(((api or {}).get("status") or {}).get("replicas") or 0)
+    return RestoreView(
+        restore=restore,
+        status=status,
+        instance=instance,
+        instance_error=instance_error,
+        api_pods=api_pods,
+        job=job,
+        pods=tuple(pods),
+    )
+
+
+def _set_hold(
+    kube: Kube, view: RestoreView, holder: str | None, instance_body: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Take or lift the maintenance hold; conditional on the instance's resourceVersion, so two
+    restores of one instance cannot both take it."""
+    assert view.instance is not None
+    return kube.annotate_instance(
+        view.instance.namespace,
+        view.instance.name,
+        {RESTORE_HOLD_ANNOTATION: holder},
+        resource_version=(instance_body.get("metadata") or {}).get("resourceVersion"),
+    )
+
+
+def carry_out(
+    kube: Kube, body: Mapping[str, Any], view: RestoreView, plan: RestorePlan
+) -> RestoreOutcome:
+    """Take the hold, start the Job, write the status, lift the hold, in that order."""
+    outcome = RestoreOutcome(phase=plan.phase, events=list(plan.events))
+    restore = view.restore
+    instance_body: Mapping[str, Any] | None = None
+    if plan.hold is not None and view.instance is not None:
+        instance_body = kube.get_instance(view.instance.namespace, view.instance.name)
+    if plan.hold == "take" and instance_body is not None:
+        outcome.instance_body = _set_hold(kube, view, restore.name, instance_body)
+        outcome.wrote = True
+    if plan.start_job:
+        source, target = source_of(view), target_of(view)
+        assert view.instance is not None and source is not None and target is not None
+        kube.apply(build_restore_job(restore, view.instance, s3=source, target=target))
+        outcome.wrote = True
+    if plan.status != dict(view.status):
+        kube.patch_status(
+            API_VERSION,
+            RESTORE_KIND,
+            restore.namespace,
+            restore.name,
+            plan.status,
+            resource_version=(body.get("metadata") or {}).get("resourceVersion"),
+        )
+        outcome.wrote = True
+    if plan.hold == "release" and instance_body is not None:
+        annotations = (instance_body.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(RESTORE_HOLD_ANNOTATION) == restore.name:
+            outcome.instance_body = _set_hold(kube, view, None, instance_body)
+            outcome.wrote = True
+    return outcome
+
+
+def reconcile_restore(kube: Kube, body: Mapping[str, Any]) -> RestoreOutcome:
+    """One idempotent pass over a restore; run it on every event and on a short tick."""
+    started = time.monotonic()
+    try:
+        restore = parse_restore(body)
+    except ValidationError as error:
+        # The CRD validates the spec; this only guards against a CRD older than the operator.
+        return RestoreOutcome(error=f"invalid spec: {error.error_count()} errors")
+    try:
+        view = observe(kube, restore, body)
+        plan = plan_restore(view, now=now_rfc3339())
+        outcome = carry_out(kube, body, view, plan)
+    except ApiError as error:
+        outcome = RestoreOutcome(error=error.message)
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def restore_still_holds(kube: Kube, instance: Instance) -> bool:
+    """Whether the restore named by the instance's hold annotation exists, is about this
+    instance and has not finished (a deleted or finished restore no longer holds it)."""
+    holder = instance.state.restore_hold
+    if holder is None:
+        return False
+    body = kube.get(API_VERSION, RESTORE_KIND, instance.namespace, holder)
+    if body is None:
+        return False
+    if (body.get("spec") or {}).get("instanceName") != instance.name:
+        return False
+    return not is_terminal(body.get("status") or {})

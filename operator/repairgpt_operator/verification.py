@@ -1,0 +1,176 @@
+"""Backup verification without I/O: the outcome of the `<name>-verify` Jobs, kept in
+status.backup, and the BackupVerified condition.
+
+A verification Job restores the newest backup into a throwaway database, compares the row counts
+with the backup's manifest and writes a JSON result to its termination message; that result (or
+the command's error line) is what the status reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from repairgpt_operator.backup import (
+    BackupEvent,
+    JobsObservation,
+    finished_job,
+    parse_time,
+    pod_error,
+    pod_result,
+    schedule_interval_seconds,
+)
+from repairgpt_operator.conditions import BACKUP_VERIFIED, make_condition
+from repairgpt_operator.resources.backup_cronjob import VERIFY_CONTAINER
+from repairgpt_operator.spec import Instance
+
+VERIFICATION_FIELDS = (
+    "lastVerifiedTime",
+    "lastVerifiedLocation",
+    "lastVerificationFailureTime",
+    "lastVerificationError",
+)
+MAX_MISMATCHES_SHOWN = 3
+
+
+def _later(first: str | None, second: str | None) -> str | None:
+    if not first or not second:
+        return first or second
+    return max(first, second, key=parse_time)
+
+
+def describe_mismatch(result: Mapping[str, Any]) -> str:
+    """A sentence naming the tables whose restored row counts differ from the manifest."""
+    mismatches = [m for m in result.get("mismatches") or [] if isinstance(m, Mapping)]
+    parts = []
+    for mismatch in mismatches[:MAX_MISMATCHES_SHOWN]:
+        actual = mismatch.get("actual")
+        restored = "missing" if isinstance(actual, int) and actual < 0 else f"{actual} restored"
+        expected = mismatch.get("expected")
+        parts.append(f"{mismatch.get('table')} ({expected} in the manifest, {restored})")
+    location = result.get("location") or result.get("key") or "the newest backup"
+    if not parts:
+        return f"{location} did not restore with the row counts of its manifest"
+    more = len(mismatches) - len(parts)
+    tail = f" and {more} more" if more > 0 else ""
+    return f"row counts of {location} differ from its manifest: {', '.join(parts)}{tail}"
+
+
+def verification_status(previous: Mapping[str, Any], observed: JobsObservation) -> dict[str, Any]:
+    """The verification fields of status.backup: times only move forward, as for backups."""
+    status = {key: previous.get(key) for key in VERIFICATION_FIELDS}
+    finished = sorted(
+        (f for f in (finished_job(job) for job in observed.jobs) if f is not None),
+        key=lambda f: parse_time(f.finished),
+    )
+    for outcome in finished:
+        result = pod_result(
+            observed.pods, outcome.name, container=VERIFY_CONTAINER, succeeded_only=False
+        )
+        if outcome.succeeded:
+            if _later(status["lastVerifiedTime"], outcome.finished) != outcome.finished:
+                continue
+            status["lastVerifiedTime"] = outcome.finished
+            if result and isinstance(result.get("location"), str):
+                status["lastVerifiedLocation"] = result["location"]
+            continue
+        newest = _later(status["lastVerificationFailureTime"], outcome.finished)
+        if newest != outcome.finished:
+            continue
+        status["lastVerificationFailureTime"] = outcome.finished
+        if result and result.get("verified") is False:
+            status["lastVerificationError"] = describe_mismatch(result)
+        else:
+            status["lastVerificationError"] = (
+                pod_error(observed.pods, outcome.name)
+                or outcome.message
+                or "the verification Job failed"
+            )
+    return {key: value for key, value in status.items() if value is not None}
+
+
+def verification_condition(
+    instance: Instance, status: Mapping[str, Any], observed: JobsObservation, *, now: datetime
+) -> dict[str, Any]:
+    """BackupVerified: True while the newest verification succeeded within twice the
+    verification interval; False when it failed, is overdue, or none has ever succeeded."""
+    verify = instance.spec.backup.verify
+    generation = instance.generation
+    success = status.get("lastVerifiedTime")
+    failure = status.get("lastVerificationFailureTime")
+    if failure and (not success or parse_time(failure) >= parse_time(success)):
+        return make_condition(
+            BACKUP_VERIFIED,
+            "False",
+            reason="VerificationFailed",
+            message=f"the verification at {failure} failed: "
+            f"{status.get('lastVerificationError') or 'the verification Job failed'}",
+            observed_generation=generation,
+        )
+    limit = 2 * schedule_interval_seconds(verify.schedule)
+    if success and (now - parse_time(success)).total_seconds() <= limit:
+        location = status.get("lastVerifiedLocation") or "the newest backup"
+        return make_condition(
+            BACKUP_VERIFIED,
+            "True",
+            reason="Verified",
+            message=f"{location} restored into a throwaway database with the row counts of its "
+            f"manifest at {success}",
+            observed_generation=generation,
+        )
+    if instance.spec.backup.suspend:
+        return make_condition(
+            BACKUP_VERIFIED,
+            "Unknown",
+            reason="Suspended",
+            message="scheduled backups and their verification are suspended",
+            observed_generation=generation,
+        )
+    if success:
+        return make_condition(
+            BACKUP_VERIFIED,
+            "False",
+            reason="VerificationTooOld",
+            message=f"the newest successful verification ({success}) is older than twice the "
+            f"verification interval ({limit} s)",
+            observed_generation=generation,
+        )
+    created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
+    if created and (now - parse_time(created)).total_seconds() > limit:
+        return make_condition(
+            BACKUP_VERIFIED,
+            "False",
+            reason="NeverVerified",
+            message=f"no verification has succeeded since the schedule began ({created})",
+            observed_generation=generation,
+        )
+    return make_condition(
+        BACKUP_VERIFIED,
+        "Unknown",
+        reason="AwaitingVerification",
+        message="no verification has run yet",
+        observed_generation=generation,
+    )
+
+
+def verification_events(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[BackupEvent]:
+    """BackupVerified / BackupVerificationFailed when the status records a new outcome."""
+    events = []
+    success = after.get("lastVerifiedTime")
+    if success and success != before.get("lastVerifiedTime"):
+        location = after.get("lastVerifiedLocation") or "the newest backup"
+        events.append(
+            BackupEvent(
+                "Normal",
+                "BackupVerified",
+                f"{location} restored with matching row counts at {success}",
+            )
+        )
+    failure = after.get("lastVerificationFailureTime")
+    if failure and failure != before.get("lastVerificationFailureTime"):
+        error = after.get("lastVerificationError") or "the verification Job failed"
+        events.append(
+            BackupEvent("Warning", "BackupVerificationFailed", f"verification failed: {error}")
+        )
+    return events

@@ -1,0 +1,74 @@
+"""The restore Job runs `repairgpt backup restore` with Secrets by reference, owned by its
+RepairGPTRestore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repairgpt_operator.resources.restore_job import (
+    RestoreRequest,
+    build_restore_job,
+    restore_job_name,
+)
+from repairgpt_operator.restore_spec import RepairGPTRestoreSpec
+from repairgpt_operator.spec import BackupS3, DatabaseSecretRef
+from tests.operator.factories import make_instance
+
+
+def _request(name: str = "tuesday", **spec: Any) -> RestoreRequest:
+    return RestoreRequest(
+        name=name,
+        namespace="repair",
+        uid="9d1c-uid",
+        spec=RepairGPTRestoreSpec.model_validate({"instanceName": "shop", **spec}),
+    )
+
+
+S3 = BackupS3.model_validate(
+    {"bucket": "shop-backups", "prefix": "db/", "credentialsSecret": "shop-s3"}
+)
+TARGET = DatabaseSecretRef.model_validate({"secretName": "repairgpt-db"})
+
+
+def test_restore_job_restores_the_named_backup_into_the_target_from_its_secret() -> None:
+    job = build_restore_job(
+        _request(backup="db/repairgpt-1.sql.gz"), make_instance(), s3=S3, target=TARGET
+    )
+    assert job["metadata"]["name"] == "tuesday-restore"
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    command = container["command"]
+    assert command[:4] == ["repairgpt", "backup", "restore", "db/repairgpt-1.sql.gz"]
+    assert command[command.index("--target-url") + 1] == "$(DATABASE_URL)"
+    assert "--clean" not in command
+    env = {item["name"]: item for item in container["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "repairgpt-db",
+        "key": "database-url",
+    }
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "shop-s3"
+    # No retries: a failed restore is reported, not repeated.
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_restore_job_is_owned_by_the_restore_and_labelled_for_the_instance() -> None:
+    job = build_restore_job(_request(clean=True), make_instance(), s3=S3, target=TARGET)
+    [owner] = job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"], owner["uid"]) == (
+        "RepairGPTRestore",
+        "tuesday",
+        "9d1c-uid",
+    )
+    labels = job["metadata"]["labels"]
+    assert labels["app.kubernetes.io/instance"] == "shop"
+    assert labels["app.kubernetes.io/component"] == "restore"
+    assert labels["repairgpt.io/restore"] == "tuesday"
+    assert "--clean" in job["spec"]["template"]["spec"]["containers"][0]["command"]
+
+
+def test_long_restore_names_give_valid_job_names() -> None:
+    long_name = "restore-after-the-incident-of-the-twenty-eighth-of-november-2026"
+    name = restore_job_name(_request(long_name))
+    assert len(name) <= 63
+    assert name.endswith("-restore")
+    assert name != restore_job_name(_request(long_name + "x"))

@@ -1,0 +1,185 @@
+"""A restore's steps: hold the instance in maintenance, wait for the API to stop, run the Job,
+report the result and lift the hold."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from repairgpt_operator.resources.restore_job import RestoreRequest
+from repairgpt_operator.restore import RestoreView, plan_restore
+from repairgpt_operator.restore_spec import RepairGPTRestoreSpec
+from repairgpt_operator.spec import RESTORE_HOLD_ANNOTATION, Instance
+from tests.operator.factories import instance_body
+
+NOW = "2026-11-28T12:00:00Z"
+BACKUP = {"backup": {"enabled": True, "s3": {"bucket": "shop-backups", "prefix": "db/"}}}
+
+
+def _restore(**spec: Any) -> RestoreRequest:
+    return RestoreRequest(
+        name="tuesday",
+        namespace="repair",
+        uid="uid-1",
+        spec=RepairGPTRestoreSpec.model_validate({"instanceName": "shop", **spec}),
+    )
+
+
+def _instance(
+    *, hold: str | None = None, maintenance: str = "Off", spec: dict[str, Any] | None = None
+) -> Instance:
+    body = instance_body(spec or BACKUP, status={"maintenance": {"phase": maintenance}})
+    if hold:
+        body["metadata"]["annotations"] = {RESTORE_HOLD_ANNOTATION: hold}
+    return Instance.from_body(body)
+
+
+def _job(outcome: str | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"startTime": "2026-11-28T12:01:00Z", "active": 1}
+    if outcome:
+        status["conditions"] = [
+            {
+                "type": outcome,
+                "status": "True",
+                "lastTransitionTime": "2026-11-28T12:04:00Z",
+                "message": "BackoffLimitExceeded" if outcome == "Failed" else "",
+            }
+        ]
+    return {"metadata": {"name": "tuesday-restore"}, "status": status}
+
+
+def _pod(exit_code: int, message: str) -> dict[str, Any]:
+    terminated = {"exitCode": exit_code, "message": message}
+    return {
+        "metadata": {"labels": {"batch.kubernetes.io/job-name": "tuesday-restore"}},
+        "status": {"containerStatuses": [{"name": "restore", "state": {"terminated": terminated}}]},
+    }
+
+
+def _view(restore: RestoreRequest | None = None, **kwargs: Any) -> RestoreView:
+    return RestoreView(restore=restore or _restore(), status=kwargs.pop("status", {}), **kwargs)
+
+
+def test_a_new_restore_first_puts_the_instance_into_maintenance() -> None:
+    plan = plan_restore(_view(instance=_instance()), now=NOW)
+    assert plan.phase == "Pending"
+    assert plan.hold == "take"
+    assert not plan.start_job
+    assert "maintenance" in plan.status["message"]
+
+
+def test_the_job_waits_until_maintenance_is_on_and_the_api_pods_are_gone() -> None:
+    entering = plan_restore(_view(instance=_instance(hold="tuesday")), now=NOW)
+    assert (entering.phase, entering.start_job, entering.hold) == ("Pending", False, None)
+    pods_left = plan_restore(
+        _view(instance=_instance(hold="tuesday", maintenance="On"), api_pods=2), now=NOW
+    )
+    assert (pods_left.phase, pods_left.start_job) == ("Pending", False)
+    assert "2 pods left" in pods_left.status["message"]
+    ready = plan_restore(_view(instance=_instance(hold="tuesday", maintenance="On")), now=NOW)
+    assert (ready.phase, ready.start_job) == ("Running", True)
+    assert ready.status["startTime"] == NOW
+    assert ready.status["jobName"] == "tuesday-restore"
+    assert [e.reason for e in ready.events] == ["RestoreStarted"]
+
+
+def test_without_maintenance_the_job_starts_at_once() -> None:
+    plan = plan_restore(_view(_restore(maintenance=False), instance=_instance()), now=NOW)
+    assert (plan.phase, plan.start_job, plan.hold) == ("Running", True, None)
+
+
+def test_a_second_restore_of_the_same_instance_waits_for_the_first() -> None:
+    plan = plan_restore(_view(instance=_instance(hold="monday", maintenance="On")), now=NOW)
+    assert (plan.phase, plan.start_job, plan.hold) == ("Pending", False, None)
+    assert "monday" in plan.status["message"]
+
+
+def test_a_running_job_keeps_the_restore_running_without_new_writes() -> None:
+    view = _view(instance=_instance(hold="tuesday", maintenance="On"), job=_job())
+    plan = plan_restore(view, now=NOW)
+    assert plan.phase == "Running"
+    assert plan.status["startTime"] == "2026-11-28T12:01:00Z"
+    again = plan_restore(_view(status=plan.status, instance=view.instance, job=_job()), now=NOW)
+    assert again.status == plan.status
+
+
+def test_success_reports_the_restored_backup_and_lifts_the_hold() -> None:
+    result = {
+        "key": "db/repairgpt-1.sql.gz",
+        "location": "s3://shop-backups/db/repairgpt-1.sql.gz",
+        "tables": 7,
+        "rows": 100042,
+        "counts_match": True,
+        "mismatches": [],
+    }
+    view = _view(
+        status={"phase": "Running", "startTime": "2026-11-28T12:01:00Z"},
+        instance=_instance(hold="tuesday", maintenance="On"),
+        job=_job("Complete"),
+        pods=(_pod(0, json.dumps(result)),),
+    )
+    plan = plan_restore(view, now=NOW)
+    assert plan.phase == "Succeeded"
+    assert plan.hold == "release"
+    assert plan.status["backupKey"] == "db/repairgpt-1.sql.gz"
+    assert plan.status["restoredRows"] == 100042
+    assert plan.status["completionTime"] == "2026-11-28T12:04:00Z"
+    assert "100042 rows in 7 tables" in plan.status["message"]
+    complete = {c["type"]: c["status"] for c in plan.status["conditions"]}
+    assert complete == {"Complete": "True", "Failed": "False"}
+    assert [(e.reason, e.on_instance) for e in plan.events] == [("RestoreSucceeded", True)]
+
+
+def test_failure_reports_the_command_error_and_lifts_the_hold() -> None:
+    log = "repairgpt backup: error: the target database repairgpt is not empty; pass --clean\n"
+    view = _view(
+        status={"phase": "Running"},
+        instance=_instance(hold="tuesday", maintenance="On"),
+        job=_job("Failed"),
+        pods=(_pod(32, log),),
+    )
+    plan = plan_restore(view, now=NOW)
+    assert plan.phase == "Failed"
+    assert plan.hold == "release"
+    assert "not empty; pass --clean" in plan.status["message"]
+    assert {c["type"]: c["status"] for c in plan.status["conditions"]}["Failed"] == "True"
+
+
+def test_a_row_count_mismatch_fails_the_restore() -> None:
+    result = {
+        "key": "k",
+        "counts_match": False,
+        "mismatches": [{"table": "public.devices", "expected": 10, "actual": 9}],
+    }
+    view = _view(
+        status={"phase": "Running"},
+        instance=_instance(hold="tuesday", maintenance="On"),
+        job=_job("Failed"),
+        pods=(_pod(34, json.dumps(result)),),
+    )
+    plan = plan_restore(view, now=NOW)
+    assert plan.phase == "Failed"
+    assert "public.devices (10 in the manifest, 9 restored)" in plan.status["message"]
+
+
+def test_clear_failures_for_a_missing_instance_or_backup_location() -> None:
+    missing = plan_restore(_view(instance=None), now=NOW)
+    assert missing.phase == "Failed"
+    assert "shop does not exist" in missing.status["message"]
+    no_s3 = plan_restore(_view(instance=_instance(spec={"replicas": 1})), now=NOW)
+    assert no_s3.phase == "Failed"
+    assert "spec.s3" in no_s3.status["message"]
+
+
+def test_a_deleted_job_fails_the_restore_instead_of_starting_again() -> None:
+    view = _view(status={"phase": "Running"}, instance=_instance(hold="tuesday", maintenance="On"))
+    plan = plan_restore(view, now=NOW)
+    assert (plan.phase, plan.start_job, plan.hold) == ("Failed", False, "release")
+
+
+def test_a_finished_restore_only_lifts_a_hold_left_behind() -> None:
+    done = {"phase": "Succeeded", "message": "restored"}
+    left = plan_restore(_view(status=done, instance=_instance(hold="tuesday")), now=NOW)
+    assert (left.hold, left.status) == ("release", done)
+    clean = plan_restore(_view(status=done, instance=_instance()), now=NOW)
+    assert (clean.hold, clean.start_job, clean.events) == (None, False, [])
