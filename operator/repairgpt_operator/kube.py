@@ -210,6 +210,13 @@ class Kube:
             raise _error_from_body(status, data)
         return data.decode(errors="replace")
 
+    def pod_log_tail(self, namespace: str, pod: str, container: str, lines: int = 5) -> str:
+        """The last lines of a container's log ("" when there is none yet, e.g. not started)."""
+        path = resource_path("v1", "Pod", namespace, pod) + "/log"
+        query = [("container", container), ("tailLines", str(lines))]
+        status, data = self._request("GET", path, query=query, content_type="text/plain")
+        return data.decode(errors="replace") if 200 <= status <= 299 else ""
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete an object (dependents in the background); False when it did not exist."""
         try:

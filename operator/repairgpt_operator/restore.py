@@ -25,6 +25,7 @@ from repairgpt_operator.verification import describe_mismatch
 Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
 TERMINAL: tuple[Phase, ...] = ("Succeeded", "Failed")
 COMPLETE = "Complete"
+MAX_PROGRESS_LENGTH = 200
 FAILED = "Failed"
 
 
@@ -39,6 +40,7 @@ class RestoreView:
     api_pods: int = 0  # pods of the instance's API Deployment (status.replicas)
     job: Mapping[str, Any] | None = None
     pods: tuple[Mapping[str, Any], ...] = ()
+    log_tail: str = ""  # the last lines of the running restore container's log
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,16 @@ class RestorePlan:
     def phase(self) -> Phase | None:
         phase = self.status.get("phase")
         return phase if phase in ("Pending", "Running", "Succeeded", "Failed") else None
+
+
+def progress_line(log_tail: str) -> str | None:
+    """The newest progress line of `repairgpt backup restore` (`restore KEY: applied 512.0 MiB
+    of 1.0 GiB (50 %), ...`) in the tail of its log."""
+    for line in reversed(log_tail.splitlines()):
+        text = line.strip()
+        if text.startswith("restore ") and (": downloaded " in text or ": applied " in text):
+            return text[len("restore ") :][:MAX_PROGRESS_LENGTH]
+    return None
 
 
 def is_terminal(status: Mapping[str, Any]) -> bool:
@@ -179,6 +191,9 @@ def plan_restore(view: RestoreView, *, now: str) -> RestorePlan:
         start = (view.job.get("status") or {}).get("startTime") or view.status.get("startTime")
         job_name = view.job["metadata"]["name"]
         message = f"restoring {restore.spec.backup} (Job {job_name})"
+        progress = progress_line(view.log_tail)
+        if progress:
+            message += f": {progress}"
         return RestorePlan(
             status=_status(
                 view, "Running", message, now=now, startTime=start or now, jobName=job_name

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.ownership import child_name
 from repairgpt_operator.resources.restore_job import (
+    RESTORE_CONTAINER,
     RestoreRequest,
     build_restore_job,
     restore_job_name,
@@ -81,12 +82,19 @@ def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> Res
     job = None
     pods: list[dict[str, Any]] = []
     api_pods = 0
+    log_tail = ""
     if not is_terminal(status):
         job = kube.get("batch/v1", "Job", namespace, restore_job_name(restore))
         if job is not None:
             pods = kube.list(
                 "v1", "Pod", namespace, label_selector=f"{JOB_NAME_LABEL}={job['metadata']['name']}"
             )
+            running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+            if running:
+                # Progress for the restore's status; its own lines, every 30 s.
+                log_tail = kube.pod_log_tail(
+                    namespace, running[0]["metadata"]["name"], RESTORE_CONTAINER
+                )
         elif instance is not None and restore.spec.maintenance:
             api = kube.get("apps/v1", "Deployment", namespace, child_name(instance, "api"))
             api_pods = int(((api or {}).get("status") or {}).get("replicas") or 0)
@@ -98,6 +106,7 @@ def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> Res
         api_pods=api_pods,
         job=job,
         pods=tuple(pods),
+        log_tail=log_tail,
     )
 
 

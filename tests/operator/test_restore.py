@@ -183,3 +183,15 @@ def test_a_finished_restore_only_lifts_a_hold_left_behind() -> None:
     assert (left.hold, left.status) == ("release", done)
     clean = plan_restore(_view(status=done, instance=_instance()), now=NOW)
     assert (clean.hold, clean.start_job, clean.events) == (None, False, [])
+
+
+def test_a_running_restore_shows_the_newest_progress_line_of_its_log() -> None:
+    log = (
+        "restore db/repairgpt-1.sql.gz: downloaded 1.0 GiB of 1.0 GiB (100 %), 80.0 MiB/s\n"
+        "restore db/repairgpt-1.sql.gz: applied 512.0 MiB of 1.0 GiB (50 %), 30.1 MiB/s\n"
+        "NOTICE:  something from psql\n"
+    )
+    view = _view(instance=_instance(hold="tuesday", maintenance="On"), job=_job(), log_tail=log)
+    message = plan_restore(view, now=NOW).status["message"]
+    assert message.endswith("applied 512.0 MiB of 1.0 GiB (50 %), 30.1 MiB/s")
+    assert message.startswith("restoring latest (Job tuesday-restore): db/repairgpt-1.sql.gz")
