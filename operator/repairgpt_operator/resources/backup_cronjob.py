@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repairgpt_operator.ownership import child_metadata, common_labels
+from repairgpt_operator.ownership import Component, child_metadata, common_labels
 from repairgpt_operator.resources.deployment import (
     restricted_container_security_context,
     restricted_pod_security_context,
@@ -164,34 +164,49 @@ def backup_pod_spec(instance: Instance) -> dict[str, Any]:
     }
 
 
-def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
-    """CronJob `<instance>-backup`: scheduled dump + prune, one run at a time."""
-    backup = instance.spec.backup
+def _cronjob(
+    instance: Instance,
+    component: Component,
+    *,
+    schedule: str,
+    backoff_limit: int,
+    pod_spec: dict[str, Any],
+) -> dict[str, Any]:
+    labels = common_labels(instance, component)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": child_metadata(instance, "backup"),
+        "metadata": child_metadata(instance, component),
         "spec": {
-            "schedule": backup.schedule,
-            "suspend": backup.suspend,
-            # A second dump while one is still running would only double the load.
+            "schedule": schedule,
+            # Suspending backups suspends their verification too: nothing new to verify.
+            "suspend": instance.spec.backup.suspend,
+            # A second run while one is still going would only double the load.
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
             "successfulJobsHistoryLimit": HISTORY_LIMIT,
             "failedJobsHistoryLimit": HISTORY_LIMIT,
             "jobTemplate": {
-                "metadata": {"labels": common_labels(instance, "backup")},
+                "metadata": {"labels": labels},
                 "spec": {
-                    "backoffLimit": BACKOFF_LIMIT,
+                    "backoffLimit": backoff_limit,
                     "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
-                    "template": {
-                        "metadata": {"labels": common_labels(instance, "backup")},
-                        "spec": backup_pod_spec(instance),
-                    },
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
                 },
             },
         },
     }
+
+
+def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
+    """CronJob `<instance>-backup`: scheduled dump + prune, one run at a time."""
+    return _cronjob(
+        instance,
+        "backup",
+        schedule=instance.spec.backup.schedule,
+        backoff_limit=BACKOFF_LIMIT,
+        pod_spec=backup_pod_spec(instance),
+    )
 
 
 def verify_pod_spec(instance: Instance) -> dict[str, Any]:
@@ -210,30 +225,11 @@ def verify_pod_spec(instance: Instance) -> dict[str, Any]:
 
 def build_verify_cronjob(instance: Instance) -> dict[str, Any]:
     """CronJob `<instance>-verify`: a scheduled restore test of the newest backup."""
-    backup = instance.spec.backup
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": child_metadata(instance, "verify"),
-        "spec": {
-            "schedule": backup.verify.schedule,
-            # Suspending backups suspends their verification too: nothing new to verify.
-            "suspend": backup.suspend,
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": HISTORY_LIMIT,
-            "failedJobsHistoryLimit": HISTORY_LIMIT,
-            "jobTemplate": {
-                "metadata": {"labels": common_labels(instance, "verify")},
-                "spec": {
-                    # A failed verification is a finding to report, not a flake to retry.
-                    "backoffLimit": VERIFY_BACKOFF_LIMIT,
-                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
-                    "template": {
-                        "metadata": {"labels": common_labels(instance, "verify")},
-                        "spec": verify_pod_spec(instance),
-                    },
-                },
-            },
-        },
-    }
+    return _cronjob(
+        instance,
+        "verify",
+        schedule=instance.spec.backup.verify.schedule,
+        # A failed verification is a finding to report, not a flake to retry.
+        backoff_limit=VERIFY_BACKOFF_LIMIT,
+        pod_spec=verify_pod_spec(instance),
+    )
