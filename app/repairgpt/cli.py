@@ -3,34 +3,78 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repairgpt import __version__
 from repairgpt.core.config import Settings, mask_dsn
 from repairgpt.core.logging import configure_logging
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 log = logging.getLogger("repairgpt.cli")
+
+
+def tune_collector() -> None:
+    """Garbage-collector settings for a long-running server process.
+
+    What exists once the app is built (libraries, routes, schemas) lives as long as the process:
+    frozen, it is no longer re-scanned by every full collection. A request allocates thousands
+    of short-lived objects that reference counting frees on its own, so a larger young
+    generation makes collections far rarer without holding more memory for long.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+
+
+def serving_app() -> FastAPI:
+    """The app factory of each worker process of `repairgpt serve --workers N`."""
+    from repairgpt.main import create_app
+
+    app = create_app()
+    tune_collector()
+    return app
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from repairgpt.main import create_app
+    from repairgpt.main import build_context, create_app, prepare_database
 
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
     settings = Settings()
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,  # keep the JSON handler installed by create_app
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=20,
-    )
+    common = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,  # keep the JSON handler installed by create_app
+        "access_log": False,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 20,
+    }
+    if args.workers == 1:
+        app = create_app(settings)
+        tune_collector()
+        uvicorn.run(app, **common)
+        return 0
+    configure_logging(settings.log_level)
+    if not settings.maintenance_mode:
+        # Migrate and seed once, here, before the workers start: workers starting together on
+        # an empty database would otherwise race to seed it.
+        context = build_context(settings)
+        try:
+            prepare_database(context)
+        finally:
+            context.engine.dispose()
+    # Each worker builds its own app (settings from the same environment) from the factory.
+    uvicorn.run("repairgpt.cli:serving_app", factory=True, workers=args.workers, **common)
     return 0
 
 
@@ -139,6 +183,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = subparsers.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help=(
+            "worker processes (default 1; in a cluster add replicas instead). Each worker has "
+            "its own /metrics counters, search index and in-process fallbacks"
+        ),
+    )
     serve.set_defaults(func=cmd_serve)
 
     db = subparsers.add_parser("db", help="database maintenance")

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from repairgpt.core.config import normalize_database_url
+from repairgpt.core.db import build_engine, build_session_factory
+from repairgpt.services.chat import SessionNotFound, record_exchange
 from tests.app.conftest import AppFactory, assert_problem
 from tests.utils.servers import free_port
 
@@ -132,14 +138,128 @@ def test_an_empty_question_is_a_validation_problem(client: TestClient) -> None:
 
 
 def test_when_the_model_endpoint_is_down_the_offline_engine_still_answers(
-    make_client: AppFactory, sqlite_url: str
+    make_client: AppFactory, database_url: str
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
     client = make_client(
-        database_url=sqlite_url, openai_base_url=dead, openai_api_key="unused", llm_timeout=2
+        database_url=database_url, openai_base_url=dead, openai_api_key="unused", llm_timeout=2
     )
     session_id, headers = _start(client)
     body = _ask(client, session_id, headers, "Joy-Con drift, what do I do?")
     assert body["engine"] == "offline-fallback"
     assert body["citations"][0]["source_id"] == "t-switch-joycon-drift-en"
     assert body["saved"] is True
+    history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers).json()
+    assert [m["role"] for m in history["data"]] == ["user", "assistant"]
+
+
+def _stored_exchange(database_url: str, session_id: str) -> tuple[list[tuple], datetime]:
+    engine = create_engine(normalize_database_url(database_url))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT id, role, content, citations, language, engine FROM chat_messages "
+                "WHERE session_id = :s ORDER BY created_at, id"
+            ),
+            {"s": session_id},
+        ).all()
+        touched = connection.execute(
+            text("SELECT last_active_at FROM chat_sessions WHERE id = :s"), {"s": session_id}
+        ).scalar_one()
+    engine.dispose()
+    return [tuple(row) for row in rows], touched
+
+
+def test_an_exchange_is_stored_as_question_then_answer_and_touches_the_session(
+    client: TestClient, database_url: str
+) -> None:
+    session_id, headers = _start(client)
+    _, created = _stored_exchange(database_url, session_id)
+    body = _ask(client, session_id, headers, "洗濯機の水が抜けない")
+    rows, touched = _stored_exchange(database_url, session_id)
+    assert [row[1] for row in rows] == ["user", "assistant"]
+    (question_id, _, question, no_citations, language, no_engine) = rows[0]
+    (answer_id, _, answer, citations, _, engine) = rows[1]
+    assert question == "洗濯機の水が抜けない" and answer == body["answer"]
+    assert body["message_id"] == answer_id and question_id < answer_id
+    assert no_citations in ([], "[]") and no_engine is None
+    cited = json.loads(citations) if isinstance(citations, str) else citations
+    assert [c["guide_id"] for c in cited] == [c["guide_id"] for c in body["citations"]]
+    assert language == "ja" and engine == "offline"
+    assert touched > created
+
+
+def test_an_exchange_for_a_session_removed_meanwhile_is_refused_and_stores_nothing(
+    database_url: str, make_client: AppFactory
+) -> None:
+    make_client(database_url=database_url)  # migrates the database
+    engine = build_engine(normalize_database_url(database_url))
+    try:
+        with build_session_factory(engine)() as session:
+            with pytest.raises(SessionNotFound):
+                record_exchange(
+                    session=session,
+                    session_id="f" * 32,
+                    question="q",
+                    answer="a",
+                    citations=[],
+                    language="en",
+                    engine="offline",
+                )
+            session.rollback()
+            assert session.execute(text("SELECT count(*) FROM chat_messages")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+def test_many_concurrent_questions_are_answered_and_saved_without_outgrowing_the_pool(
+    make_client: AppFactory, postgres_url: str
+) -> None:
+    client = make_client(database_url=postgres_url)
+    engine = client.app.state.context.engine  # type: ignore[attr-defined]
+    opened: list[int] = []
+    event.listen(engine, "connect", lambda *_: opened.append(1))
+    # A slow database: each checkout takes a while, so many requests want a connection at once.
+    event.listen(engine, "checkout", lambda *_: time.sleep(0.02))
+    sessions = [_start(client) for _ in range(8)]
+    questions = [
+        "Joy-Con drift",
+        "XPS 13 overheating",
+        "iPhone 13の電池の減りが早い",
+        "iPhone 13 battery",
+    ]
+
+    def ask(n: int) -> dict:
+        session_id, headers = sessions[n % len(sessions)]
+        return _ask(client, session_id, headers, questions[n % len(questions)])
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        answers = list(pool.map(ask, range(96)))
+    assert [a for a in answers if not (a["saved"] and a["citations"])] == []
+    assert len({a["message_id"] for a in answers}) == 96
+    # Chat work waits for a pooled connection rather than opening extra ones past the pool.
+    assert len(opened) <= engine.pool.size()
+    for session_id, headers in sessions:
+        history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers)
+        assert history.json()["count"] == 2 * 96 // len(sessions)
+
+
+def test_when_the_database_refuses_the_write_only_the_session_holder_gets_an_unsaved_answer(
+    make_client: AppFactory, postgres_url: str
+) -> None:
+    client = make_client(database_url=postgres_url)
+    session_id, headers = _start(client)
+    _, other_headers = _start(client)
+    engine = create_engine(normalize_database_url(postgres_url))
+    with engine.begin() as connection:  # every new message now fails, as on a failing primary
+        connection.execute(
+            text("ALTER TABLE chat_messages ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+        )
+    engine.dispose()
+    url = f"/api/v1/chat/sessions/{session_id}/messages"
+    answer = _ask(client, session_id, headers, "Joy-Con drift")
+    assert answer["saved"] is False and answer["note"] and answer["citations"]
+    assert_problem(client.post(url, json={"content": "Joy-Con drift"}, headers=other_headers), 401)
+    assert_problem(client.post(url, json={"content": "Joy-Con drift"}), 401)
+    unknown = f"/api/v1/chat/sessions/{'0' * 32}/messages"
+    assert_problem(client.post(unknown, json={"content": "Joy-Con drift"}, headers=headers), 404)

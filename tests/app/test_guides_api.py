@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import redis
 from fastapi.testclient import TestClient
 
 from tests.app.conftest import ADMIN_KEY, AppFactory, assert_problem
+from tests.utils.servers import RedisServer
 
 
 def _search(client: TestClient, **params: object) -> dict[str, object]:
@@ -116,3 +122,74 @@ def test_creating_a_duplicate_source_id_is_a_conflict(client: TestClient) -> Non
     body = {"device_id": device_id, "title": "Copy", "source_id": "t-iphone-13-battery-en"}
     response = client.post("/api/v1/guides", json=body, headers={"X-API-Key": ADMIN_KEY})
     assert_problem(response, 409)
+
+
+# Keeps Redis busy (it answers nobody else meanwhile) for ARGV[1] to ARGV[1] + 1 seconds.
+BUSY_SCRIPT = """
+local stop = tonumber(redis.call('TIME')[1]) + tonumber(ARGV[1])
+while tonumber(redis.call('TIME')[1]) < stop do end
+return 1
+"""
+
+
+def test_concurrent_cached_searches_each_get_their_own_results_over_one_connection(
+    make_client: AppFactory, sqlite_url: str
+) -> None:
+    server = RedisServer().start()
+    try:
+        client = make_client(
+            database_url=sqlite_url, redis_url=server.url, rate_limit_requests=100_000
+        )
+        queries = [
+            "battery",
+            "joy-con drift",
+            "screen",
+            "fan",
+            "iphone",
+            "xps",
+            "バッテリー",
+            "充電",
+        ]
+        expected = {query: _search(client, q=query) for query in queries}
+        assert len({str(body) for body in expected.values()}) == len(queries)
+
+        def search(n: int) -> tuple[str, str, dict[str, object]]:
+            query = queries[n % len(queries)]
+            response = client.get("/api/v1/guides", params={"q": query})
+            return query, response.headers["X-Cache"], response.json()
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            results = list(pool.map(search, range(200)))
+        assert {cache for _, cache, _ in results} == {"hit"}
+        assert [body for query, _, body in results if body != expected[query]] == []
+        inspector = redis.Redis.from_url(server.url)
+        assert len(inspector.client_list()) == 2  # the API's one connection, and this one
+    finally:
+        server.stop()
+
+
+def test_a_redis_that_stops_answering_costs_one_short_wait_then_is_used_again(
+    make_client: AppFactory, sqlite_url: str
+) -> None:
+    server = RedisServer().start()
+    try:
+        client = make_client(
+            database_url=sqlite_url, redis_url=server.url, rate_limit_requests=1000
+        )
+        assert client.get("/api/v1/guides", params={"q": "fan"}).headers["X-Cache"] == "miss"
+        busy = threading.Thread(
+            target=lambda: redis.Redis.from_url(server.url).eval(BUSY_SCRIPT, 0, 2)
+        )
+        busy.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        for _ in range(5):
+            assert _search(client, q="battery")["count"]
+        assert time.monotonic() - started < 2.5, "a hung Redis must not hold every request"
+        assert busy.is_alive(), "Redis was still busy while those searches were answered"
+        busy.join()
+        assert client.get("/ready").json()["checks"]["redis"] == "ok"
+        assert client.get("/api/v1/guides", params={"q": "fan"}).headers["X-Cache"] == "hit"
+        assert redis.Redis.from_url(server.url).keys("repairgpt:ratelimit:*")
+    finally:
+        server.stop()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+from anyio import CapacityLimiter
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from repairgpt.core.config import Settings
 from repairgpt.core.metrics import HttpMetrics
@@ -29,3 +32,25 @@ class AppContext:
     image_store: ImageStore
     metrics: HttpMetrics
     head_revision: str | None
+
+    @cached_property
+    def chat_engine(self) -> Engine:
+        """The engine of the chat message path, which runs one statement at a time.
+
+        On PostgreSQL it runs in autocommit: the reads need no transaction, and the write is a
+        single statement, atomic on its own, so BEGIN and COMMIT would only add two round trips.
+        SQLite keeps its transactions (there the exchange is written in two statements).
+        """
+        if self.engine.dialect.name == "postgresql":
+            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self.engine
+
+    @cached_property
+    def db_limiter(self) -> CapacityLimiter:
+        """Caps the threads doing chat database work at the connection pool's size.
+
+        Past it every extra request would open and close a connection of the pool's overflow,
+        which costs far more than waiting for a pooled one.
+        """
+        pool = self.engine.pool
+        return CapacityLimiter(pool.size() if isinstance(pool, QueuePool) else 1)

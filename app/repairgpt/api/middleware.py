@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.responses import HTMLResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,6 +66,14 @@ class RouteTemplates:
         return template
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header (`name` in lowercase, as ASGI servers give it)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
 class ObservabilityMiddleware:
     """Counts and times every request by route template, and writes one access log line."""
 
@@ -81,7 +89,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex[:16]
+        request_id = _header(scope, b"x-request-id") or os.urandom(8).hex()
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -104,12 +112,16 @@ class ObservabilityMiddleware:
             level = logging.DEBUG if path in QUIET_PATHS and status < 500 else logging.INFO
             if access_log.isEnabledFor(level):
                 client = scope.get("client")
-                access_log.log(
+                # The record is built directly: Logger.log would also walk the stack to find
+                # the calling line, which no access line shows.
+                record = access_log.makeRecord(
+                    access_log.name,
                     level,
+                    __file__,
+                    0,
                     "%s %s %s",
-                    method,
-                    path,
-                    status,
+                    (method, path, status),
+                    None,
                     extra={
                         "request_id": request_id[:64],
                         "method": method,
@@ -120,6 +132,7 @@ class ObservabilityMiddleware:
                         "client": client[0] if client else None,
                     },
                 )
+                access_log.handle(record)
 
 
 class GateMiddleware:
@@ -138,11 +151,10 @@ class GateMiddleware:
         settings = context.settings
         path: str = scope["path"]
         method: str = scope["method"]
-        headers = Headers(scope=scope)
         retry_after = str(settings.retry_after_seconds)
 
         if settings.maintenance_mode and path not in ALWAYS_OPEN:
-            if wants_html(headers.get("accept")):
+            if wants_html(_header(scope, b"accept")):
                 page = HTMLResponse(
                     maintenance_page(settings.maintenance_message),
                     status_code=503,
@@ -237,7 +249,7 @@ class GateMiddleware:
                 return
 
         if method == "POST" and UPLOAD_PATH.match(path):
-            declared = headers.get("content-length")
+            declared = _header(scope, b"content-length")
             limit = settings.upload_max_bytes + MULTIPART_ALLOWANCE
             if declared and declared.isdigit() and int(declared) > limit:
                 response = problem_response(

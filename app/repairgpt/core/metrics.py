@@ -36,10 +36,22 @@ class HttpMetrics:
             registry=self.registry,
         )
         ProcessCollector(registry=self.registry)
+        # Looking a labelled child up by its label values takes a lock and builds tuples on
+        # every call; the children of a route are kept here once made. Route templates keep
+        # the number of keys small.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
-        self.requests.labels(method, endpoint, str(status)).inc()
-        self.duration.labels(method, endpoint).observe(seconds)
+        key = (method, endpoint, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, endpoint, str(status)),
+                self.duration.labels(method, endpoint),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -45,6 +45,8 @@ class AnswerEngine(Protocol):
     """Turns a question and the guides found for it into an answer."""
 
     name: str
+    # False when answers ignore the conversation so far: then the caller need not read it.
+    uses_history: bool
 
     def answer(
         self,
@@ -317,6 +319,7 @@ class OfflineEngine:
     """Composes an answer from the best guides without any model: deterministic and fast."""
 
     name = "offline"
+    uses_history = False
 
     def answer(
         self,
@@ -423,6 +426,7 @@ class LLMEngine:
     """Answers through an OpenAI-compatible endpoint, falling back to another engine on failure."""
 
     name = "llm"
+    uses_history = True
 
     def __init__(
         self,

@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Integer, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from repairgpt.models import Base, ChatMessage, ChatSession, utcnow
 
@@ -38,6 +52,16 @@ class BadToken(PermissionError):
     pass
 
 
+# The per-message functions take an ORM session or a plain Core connection: the chat route
+# uses a connection, which spares the ORM's bookkeeping on every message.
+Executor = Session | Connection
+
+
+def _dialect_name(executor: Executor) -> str:
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    return bind.dialect.name
+
+
 # The statements of the per-message path are built once: constructing them costs more CPU
 # than executing them on a warm connection.
 _MESSAGES = Base.metadata.tables["chat_messages"]
@@ -57,7 +81,43 @@ _TOUCH_SESSION = (
 )
 
 
-def authenticate(*, session: Session, session_id: str, token: str | None) -> None:
+def _record_exchange_pg(session_condition: str) -> TextClause:
+    # On PostgreSQL the whole exchange is one statement, atomic on its own: it touches the
+    # session and stores both messages only if the session matches, in one round trip. The
+    # user's row comes first so ids ascend in conversation order.
+    return text(
+        f"""
+        WITH touched AS (
+            UPDATE chat_sessions SET last_active_at = :now
+            WHERE {session_condition}
+            RETURNING id
+        )
+        INSERT INTO chat_messages
+            (session_id, role, content, citations, language, engine, created_at)
+        SELECT touched.id, m.role, m.content, CAST(m.citations AS JSON), :language, m.engine,
+               m.created_at
+        FROM touched CROSS JOIN (VALUES
+            (1, 'user', :question, '[]', NULL, :now),
+            (2, 'assistant', :answer, :citations, :engine, :answered_at)
+        ) AS m (position, role, content, citations, engine, created_at)
+        ORDER BY m.position
+        RETURNING id
+        """
+    ).bindparams(
+        bindparam("now", type_=DateTime(timezone=True)),
+        bindparam("answered_at", type_=DateTime(timezone=True)),
+    )
+
+
+_RECORD_EXCHANGE_PG = _record_exchange_pg("id = :session_id")
+# The bearer token is checked by the statement that stores the exchange: equality of SHA-256
+# hashes of 256-bit random tokens, where timing tells an attacker nothing usable.
+_RECORD_AUTHORISED_EXCHANGE_PG = _record_exchange_pg(
+    "id = :session_id AND token_hash = :token_hash"
+)
+
+
+def authenticate(*, session: Executor, session_id: str, token: str | None) -> None:
     """Return if `token` opens the chat session; raises SessionNotFound or BadToken."""
     stored = session.scalar(_TOKEN_HASH, {"session_id": session_id})
     if stored is None:
@@ -66,7 +126,7 @@ def authenticate(*, session: Session, session_id: str, token: str | None) -> Non
         raise BadToken(session_id)
 
 
-def history(*, session: Session, session_id: str, turns: int) -> list[tuple[str, str]]:
+def history(*, session: Executor, session_id: str, turns: int) -> list[tuple[str, str]]:
     """The last `turns` messages as (role, content), oldest first, for the answer engine."""
     if turns <= 0:
         return []
@@ -96,9 +156,54 @@ class CitationRecord:
     url: str | None
 
 
+def _exchange_params(
+    session_id: str,
+    question: str,
+    answer: str,
+    citations: Sequence[CitationRecord],
+    language: str,
+    engine: str,
+) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "session_id": session_id,
+        "now": now,
+        # A microsecond later so "newest first" is unambiguous even on coarse clocks.
+        "answered_at": now + timedelta(microseconds=1),
+        "question": question,
+        "answer": answer,
+        "citations": [citation.__dict__ for citation in citations],
+        "language": language,
+        "engine": engine,
+    }
+
+
+def _record_pg(session: Executor, statement: TextClause, params: dict[str, Any]) -> list[int]:
+    values = {**params, "citations": json.dumps(params["citations"], ensure_ascii=False)}
+    return [int(i) for i in session.execute(statement, values).scalars().all()]
+
+
+def _record_in_two_statements(session: Executor, params: dict[str, Any]) -> list[int]:
+    touched = cast(
+        CursorResult[Any],
+        session.execute(_TOUCH_SESSION, {"session_id": params["session_id"], "now": params["now"]}),
+    )
+    if not touched.rowcount:
+        return []
+    common = {"session_id": params["session_id"], "language": params["language"]}
+    rows: list[dict[str, Any]] = [
+        {**common, "role": "user", "content": params["question"], "citations": [],
+         "engine": None, "created_at": params["now"]},
+        {**common, "role": "assistant", "content": params["answer"],
+         "citations": params["citations"], "engine": params["engine"],
+         "created_at": params["answered_at"]},
+    ]  # fmt: skip
+    return [int(i) for i in session.execute(_INSERT_MESSAGES, rows).scalars().all()]
+
+
 def record_exchange(
     *,
-    session: Session,
+    session: Executor,
     session_id: str,
     question: str,
     answer: str,
@@ -106,25 +211,55 @@ def record_exchange(
     language: str,
     engine: str,
 ) -> int:
-    """Store a question and its answer; returns the id of the stored answer.
+    """Store a question and its answer and touch the session; returns the stored answer's id.
 
-    Raises IntegrityError if the session no longer exists (retention removed it meanwhile).
+    Raises SessionNotFound if the session no longer exists (retention removed it meanwhile).
     Written with Core statements: this runs on every chat message and the ORM unit of work
-    costs more than the two rows are worth.
+    costs more than the two rows are worth. The caller commits.
     """
-    now = utcnow()
-    common: dict[str, Any] = {"session_id": session_id, "language": language}
-    rows: list[dict[str, Any]] = [
-        {**common, "role": "user", "content": question, "citations": [], "engine": None,
-         "created_at": now},
-        # A microsecond later so "newest first" is unambiguous even on coarse clocks.
-        {**common, "role": "assistant", "content": answer, "engine": engine,
-         "citations": [citation.__dict__ for citation in citations],
-         "created_at": now + timedelta(microseconds=1)},
-    ]  # fmt: skip
-    ids = session.execute(_INSERT_MESSAGES, rows).scalars().all()
-    session.execute(_TOUCH_SESSION, {"session_id": session_id, "now": now})
-    return int(max(ids))
+    params = _exchange_params(session_id, question, answer, citations, language, engine)
+    if _dialect_name(session) == "postgresql":
+        ids = _record_pg(session, _RECORD_EXCHANGE_PG, params)
+    else:
+        ids = _record_in_two_statements(session, params)
+    if not ids:
+        raise SessionNotFound(session_id)
+    return max(ids)
+
+
+def record_authorised_exchange(
+    *,
+    session: Executor,
+    session_id: str,
+    token: str | None,
+    question: str,
+    answer: str,
+    citations: Sequence[CitationRecord],
+    language: str,
+    engine: str,
+) -> int:
+    """`record_exchange` for the holder of `token` only: raises SessionNotFound or BadToken
+    (as `authenticate` would) and stores nothing when the token does not open the session.
+
+    On PostgreSQL the token is checked by the statement that stores the exchange, which saves
+    the round trip of a separate check; elsewhere it is checked first.
+    """
+    params = _exchange_params(session_id, question, answer, citations, language, engine)
+    if not token or _dialect_name(session) != "postgresql":
+        authenticate(session=session, session_id=session_id, token=token)
+        ids = (
+            _record_pg(session, _RECORD_EXCHANGE_PG, params)
+            if _dialect_name(session) == "postgresql"
+            else _record_in_two_statements(session, params)
+        )
+    else:
+        params["token_hash"] = hash_token(token)
+        ids = _record_pg(session, _RECORD_AUTHORISED_EXCHANGE_PG, params)
+        if not ids:
+            authenticate(session=session, session_id=session_id, token=token)  # says why
+    if not ids:
+        raise SessionNotFound(session_id)
+    return max(ids)
 
 
 def retention_cutoff(older_than: timedelta, *, now: datetime | None = None) -> datetime:

@@ -6,10 +6,9 @@ import hashlib
 import time
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
-from repairgpt.services.cache import RedisLink
+from repairgpt.services.cache import Arg, PipelinedRedis, RedisLink
 
 
 @dataclass(frozen=True)
@@ -111,13 +110,14 @@ class RateLimiter:
         key = f"repairgpt:ratelimit:{window.start}:{client}"
         expire = self.window_seconds + 1
 
-        async def count_in_redis(redis_client: aioredis.Redis) -> tuple[int, bytes | None]:
+        async def count_in_redis(redis_client: PipelinedRedis) -> tuple[int, bytes | None]:
             keys = [key] if fetch_key is None else [key, fetch_key]
+            command: tuple[Arg, ...] = ("EVALSHA", self._script_sha(), len(keys), *keys, expire)
             try:
-                result = await redis_client.evalsha(self._script_sha(), len(keys), *keys, expire)
+                result = await redis_client.execute(*command)
             except NoScriptError:  # a fresh or restarted Redis: load the script, then retry
-                await redis_client.script_load(COUNT_AND_FETCH)
-                result = await redis_client.evalsha(self._script_sha(), len(keys), *keys, expire)
+                await redis_client.execute("SCRIPT", "LOAD", COUNT_AND_FETCH)
+                result = await redis_client.execute(*command)
             value = result[1] if len(result) > 1 else None
             return int(result[0]), value if isinstance(value, bytes) else None
 

@@ -328,8 +328,13 @@ class GuideIndex:
         language: str | None = None,
         device: str | None = None,
         difficulty: str | None = None,
+        snippets: bool = True,
     ) -> list[SearchHit]:
-        """Guides ranked by relevance to the query; an empty query lists guides by title."""
+        """Guides ranked by relevance to the query; an empty query lists guides by title.
+
+        With `snippets=False` each hit's snippet is the guide's summary: callers that never show
+        snippets (the answer engines) skip choosing the best-matching sentence.
+        """
         if limit <= 0:
             return []
         allowed = self._filter(language=language, device=device, difficulty=difficulty)
@@ -387,7 +392,11 @@ class GuideIndex:
             SearchHit(
                 guide=self._entries[i].doc,
                 score=round(score, 4),
-                snippet=self._snippet(self._entries[i], terms),
+                snippet=(
+                    self._snippet(self._entries[i], terms)
+                    if snippets
+                    else self._entries[i].doc.summary
+                ),
                 coverage=round(covered[i] / coverage_total, 3) if coverage_total else 0.0,
             )
             for score, i in best

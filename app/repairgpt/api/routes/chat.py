@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from anyio import to_thread
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from repairgpt.api.context import AppContext
 from repairgpt.api.deps import BearerTokenDep, ContextDep, SessionDep
@@ -52,56 +54,97 @@ def create_session(
     return ChatSessionCreated(id=chat.id, token=token, created_at=chat.created_at)
 
 
-def _open_session(session: Session, session_id: str, token: str | None) -> None:
+def _refusal(
+    error: chat_service.SessionNotFound | chat_service.BadToken, session_id: str
+) -> ProblemError:
+    if isinstance(error, chat_service.SessionNotFound):
+        return ProblemError(404, f"Chat session {session_id} does not exist.", slug="not-found")
+    return ProblemError(
+        401,
+        "This chat session needs 'Authorization: Bearer <token>' with the session's token.",
+        slug="invalid-token",
+        headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
+    )
+
+
+def _open_session(session: chat_service.Executor, session_id: str, token: str | None) -> None:
     try:
         chat_service.authenticate(session=session, session_id=session_id, token=token)
-    except chat_service.SessionNotFound:
-        raise ProblemError(
-            404, f"Chat session {session_id} does not exist.", slug="not-found"
-        ) from None
-    except chat_service.BadToken:
-        raise ProblemError(
-            401,
-            "This chat session needs 'Authorization: Bearer <token>' with the session's token.",
-            slug="invalid-token",
-            headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
-        ) from None
+    except (chat_service.SessionNotFound, chat_service.BadToken) as error:
+        raise _refusal(error, session_id) from None
 
 
 def _prepare(
-    context: AppContext, session: Session, session_id: str, content: str
+    context: AppContext, connection: Connection, session_id: str, content: str
 ) -> tuple[str, list[SearchHit], list[tuple[str, str]]]:
     language = detect_language(content)
-    hits = context.catalog.snapshot.index.search(content, limit=HITS_PER_ANSWER)
-    past = chat_service.history(
-        session=session, session_id=session_id, turns=context.settings.chat_history_turns
-    )
+    hits = context.catalog.snapshot.index.search(content, limit=HITS_PER_ANSWER, snippets=False)
+    past: list[tuple[str, str]] = []
+    if context.answer_engine.uses_history:
+        past = chat_service.history(
+            session=connection, session_id=session_id, turns=context.settings.chat_history_turns
+        )
     return language, hits, past
 
 
+def _fields(question: str, answer: Answer) -> dict[str, Any]:
+    return {
+        "question": question,
+        "answer": answer.text,
+        "citations": [
+            chat_service.CitationRecord(c.guide_id, c.source_id, c.title, c.url)
+            for c in answer.citations
+        ],
+        "language": answer.language,
+        "engine": answer.engine,
+    }
+
+
 def _save(
-    context: AppContext, session: Session, session_id: str, question: str, answer: Answer
+    context: AppContext, connection: Connection, session_id: str, question: str, answer: Answer
 ) -> tuple[bool, str | None, int | None]:
     """Store the exchange unless read-only; returns (saved, note, message id)."""
     if context.settings.read_only_mode:
         return False, READ_ONLY_NOTE, None
     try:
         message_id = chat_service.record_exchange(
-            session=session,
-            session_id=session_id,
-            question=question,
-            answer=answer.text,
-            citations=[
-                chat_service.CitationRecord(c.guide_id, c.source_id, c.title, c.url)
-                for c in answer.citations
-            ],
-            language=answer.language,
-            engine=answer.engine,
+            session=connection, session_id=session_id, **_fields(question, answer)
         )
-        session.commit()
+        connection.commit()
     except DBAPIError as exc:
         # The answer is still worth giving: a replica or a failing primary only loses history.
-        session.rollback()
+        connection.rollback()
+        log.warning("chat history not saved", extra={"error": type(exc.orig).__name__})
+        return False, NOT_SAVED_NOTE, None
+    except chat_service.SessionNotFound:
+        # Retention removed the session while its question was being answered.
+        connection.rollback()
+        log.warning("chat history not saved", extra={"error": "SessionNotFound"})
+        return False, NOT_SAVED_NOTE, None
+    return True, None, message_id
+
+
+def _save_authorised(
+    connection: Connection, session_id: str, token: str | None, question: str, answer: Answer
+) -> tuple[bool, str | None, int | None]:
+    """Store the exchange if `token` opens the session, else refuse (401 or 404).
+
+    Only for answers that used nothing of the session: its token is checked as the exchange is
+    stored, by the same statement on PostgreSQL.
+    """
+    try:
+        message_id = chat_service.record_authorised_exchange(
+            session=connection, session_id=session_id, token=token, **_fields(question, answer)
+        )
+        connection.commit()
+    except (chat_service.SessionNotFound, chat_service.BadToken) as error:
+        connection.rollback()
+        raise _refusal(error, session_id) from None
+    except DBAPIError as exc:
+        connection.rollback()
+        # The write failed (a replica, a failing primary): the answer is still worth giving,
+        # but only once the token has been checked on its own.
+        _open_session(connection, session_id, token)
         log.warning("chat history not saved", extra={"error": type(exc.orig).__name__})
         return False, NOT_SAVED_NOTE, None
     return True, None, message_id
@@ -125,34 +168,84 @@ def _answer_body(
     )
 
 
+def _json(body: ChatAnswer) -> Response:
+    # Already validated by construction: serialised once, not re-validated by the router.
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+def _offline_exchange(
+    context: AppContext, session_id: str, question: str, token: str | None
+) -> ChatAnswer:
+    """A whole exchange with a local engine on one connection; runs in a worker thread.
+
+    An engine that uses nothing of the session (no history) needs the token checked only when
+    the exchange is stored: on PostgreSQL that makes the exchange two round trips, the pool's
+    liveness check and one statement that checks the token and stores both messages. Before
+    the check only public guides are read, as any guide search does.
+    """
+    engine = context.answer_engine
+    check_on_write = not engine.uses_history and not context.settings.read_only_mode
+    with context.chat_engine.connect() as connection:
+        if not check_on_write:
+            _open_session(connection, session_id, token)
+        language, hits, past = _prepare(context, connection, session_id, question)
+        answer = engine.answer(question, hits, language=language, history=past)
+        if check_on_write:
+            saved, note, message_id = _save_authorised(
+                connection, session_id, token, question, answer
+            )
+        else:
+            saved, note, message_id = _save(context, connection, session_id, question, answer)
+    return _answer_body(session_id, answer, saved, note, message_id)
+
+
+def _authorised_prepare(
+    context: AppContext, session_id: str, question: str, token: str | None
+) -> tuple[str, list[SearchHit], list[tuple[str, str]]]:
+    with context.chat_engine.connect() as connection:
+        _open_session(connection, session_id, token)
+        return _prepare(context, connection, session_id, question)
+
+
+def _save_exchange(
+    context: AppContext, session_id: str, question: str, answer: Answer
+) -> tuple[bool, str | None, int | None]:
+    with context.chat_engine.connect() as connection:
+        return _save(context, connection, session_id, question, answer)
+
+
 @router.post(
     "/sessions/{session_id}/messages",
     response_model=ChatAnswer,
     summary="Ask a question in a session",
     description="Answers in the language of the question, citing the guides it used.",
 )
-def post_message(
+async def post_message(
     context: ContextDep,
     session_id: SessionId,
     message: ChatMessageCreate,
     token: BearerTokenDep,
-) -> ChatAnswer:
-    # The DB session is opened here rather than as a dependency: that spares thread-pool hops.
-    engine = context.answer_engine
+) -> Response:
+    # Database work runs in worker threads, at most as many at once as the pool has
+    # connections; the rest wait here, on the event loop, which costs nothing.
     question = message.content
-    with context.session_factory() as session:
-        _open_session(session, session_id, token)
-        language, hits, past = _prepare(context, session, session_id, question)
-        if engine.name == "offline":
-            # Fast and local: one connection and one transaction for the whole exchange.
-            answer = engine.answer(question, hits, language=language, history=past)
-            saved, note, message_id = _save(context, session, session_id, question, answer)
-            return _answer_body(session_id, answer, saved, note, message_id)
-    # A model endpoint may take seconds: do not hold a pooled connection meanwhile.
-    answer = engine.answer(question, hits, language=language, history=past)
-    with context.session_factory() as session:
-        saved, note, message_id = _save(context, session, session_id, question, answer)
-    return _answer_body(session_id, answer, saved, note, message_id)
+    limiter = context.db_limiter
+    if context.answer_engine.name == "offline":
+        body = await to_thread.run_sync(
+            _offline_exchange, context, session_id, question, token, limiter=limiter
+        )
+        return _json(body)
+    language, hits, past = await to_thread.run_sync(
+        _authorised_prepare, context, session_id, question, token, limiter=limiter
+    )
+    # A model endpoint may take seconds: no pooled connection is held meanwhile.
+    answer = await to_thread.run_sync(
+        partial(context.answer_engine.answer, question, hits, language=language, history=past)
+    )
+    saved, note, message_id = await to_thread.run_sync(
+        _save_exchange, context, session_id, question, answer, limiter=limiter
+    )
+    return _json(_answer_body(session_id, answer, saved, note, message_id))
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -175,9 +268,9 @@ def stream_message(
     message: ChatMessageCreate,
     token: BearerTokenDep,
 ) -> StreamingResponse:
-    with context.session_factory() as session:
-        _open_session(session, session_id, token)
-        language, hits, past = _prepare(context, session, session_id, message.content)
+    with context.chat_engine.connect() as connection:
+        _open_session(connection, session_id, token)
+        language, hits, past = _prepare(context, connection, session_id, message.content)
     instance = f"/api/v1/chat/sessions/{session_id}/messages/stream"
 
     def events() -> Iterator[str]:
@@ -186,9 +279,9 @@ def stream_message(
                 message.content, hits, language=language, history=past
             ):
                 if isinstance(piece, Answer):
-                    with context.session_factory() as session:
+                    with context.chat_engine.connect() as connection:
                         saved, note, message_id = _save(
-                            context, session, session_id, message.content, piece
+                            context, connection, session_id, message.content, piece
                         )
                     body = _answer_body(session_id, piece, saved, note, message_id)
                     yield _sse("done", body.model_dump(mode="json"))
