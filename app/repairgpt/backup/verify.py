@@ -26,8 +26,7 @@ from repairgpt.backup.catalog import find_backup
 from repairgpt.backup.dsn import LibpqTarget, libpq_target, scrub
 from repairgpt.backup.dump import PgTools, connect
 from repairgpt.backup.errors import BackupError, CannotCreateDatabaseError
-from repairgpt.backup.manifest import Manifest
-from repairgpt.backup.restore import TableCheck, apply_and_count, verified_dump
+from repairgpt.backup.restore import RestoreReport, apply_and_count, verified_dump
 from repairgpt.backup.s3 import S3Client, S3Location, check_bucket, make_client
 
 THROWAWAY_PREFIX = "repairgpt_verify_"
@@ -39,26 +38,17 @@ _FORCE_DROP_SINCE = 130000  # DROP DATABASE ... WITH (FORCE) exists from Postgre
 
 
 @dataclass(frozen=True)
-class VerifyReport:
-    key: str
+class VerifyReport(RestoreReport):
+    """A restore report of the throwaway database, and what became of that database."""
+
     location: str  # s3://bucket/key
-    manifest: Manifest
     database: str  # the throwaway database the backup was restored into
     dropped: bool
-    tables: list[TableCheck]
     duration_seconds: float
 
     @property
     def verified(self) -> bool:
-        return all(check.ok for check in self.tables)
-
-    @property
-    def mismatches(self) -> list[TableCheck]:
-        return [check for check in self.tables if not check.ok]
-
-    @property
-    def restored_rows(self) -> int:
-        return sum(max(check.actual, 0) for check in self.tables)
+        return self.counts_match
 
 
 def throwaway_database_name(now: datetime, token: str) -> str:

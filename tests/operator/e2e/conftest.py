@@ -184,3 +184,8 @@ def operator(
 def apply_manifest(cluster: KubeCluster, namespace: str, manifest: dict[str, Any] | str) -> Any:
     text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
     return cluster.kubectl("-n", namespace, "apply", "-f", "-", input=text, check=False)
+
+
+def secret_manifest(name: str, data: dict[str, str]) -> dict[str, Any]:
+    """An Opaque Secret with `data` as its stringData."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}

@@ -23,6 +23,7 @@ from tests.operator.e2e.conftest import (
     TEST_RESYNC_SECONDS,
     OperatorProcess,
     apply_manifest,
+    secret_manifest,
 )
 from tests.operator.e2e.kubelet import (
     COMMAND_TIMEOUT_SECONDS,
@@ -52,10 +53,6 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
 
 
 def _instance(name: str, *, bucket: str, endpoint: str, suspend: bool = False) -> dict[str, Any]:
@@ -89,8 +86,8 @@ def _create(
 ) -> None:
     name = instance["metadata"]["name"]
     for manifest in (
-        _secret(f"{name}-db", {"database-url": database_url}),
-        _secret(
+        secret_manifest(f"{name}-db", {"database-url": database_url}),
+        secret_manifest(
             f"{name}-s3", {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         ),
         instance,

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import KubeCluster
 from tests.operator.e2e.backups import SEEDED_ROWS, SEEDED_TABLES, back_up, seed_database
-from tests.operator.e2e.conftest import OperatorProcess, apply_manifest
+from tests.operator.e2e.conftest import OperatorProcess, apply_manifest, secret_manifest
 from tests.operator.e2e.kubelet import (
     CONVERGE_SECONDS,
     finish_job,
@@ -27,10 +27,6 @@ from tests.utils.servers import PostgresServer, S3Server
 pytestmark = pytest.mark.cluster
 
 HOLD = "repairgpt.io/restore-hold"
-
-
-def _secret(name: str, data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": data}
 
 
 def _instance(bucket: str, endpoint: str) -> dict[str, Any]:
@@ -69,8 +65,8 @@ def _setup(
     cluster: KubeCluster, namespace: str, target_url: str, bucket: str, s3: S3Server
 ) -> None:
     for manifest in (
-        _secret("shop-db", {"database-url": target_url}),
-        _secret(
+        secret_manifest("shop-db", {"database-url": target_url}),
+        secret_manifest(
             "shop-s3",
             {
                 "AWS_ACCESS_KEY_ID": s3.env["AWS_ACCESS_KEY_ID"],
@@ -102,6 +98,24 @@ def _annotations(cluster: KubeCluster, namespace: str) -> dict[str, str]:
     stored = get_json(cluster, namespace, "rgi", "shop") or {}
     annotations: dict[str, str] = stored.get("metadata", {}).get("annotations") or {}
     return annotations
+
+
+def _wait_hold_lifted_and_api_back(cluster: KubeCluster, namespace: str) -> None:
+    wait_until(
+        lambda: HOLD not in _annotations(cluster, namespace),
+        timeout=CONVERGE_SECONDS,
+        what="the hold to be lifted",
+    )
+    wait_until(
+        lambda: (
+            (get_json(cluster, namespace, "deployment", "shop-api") or {})
+            .get("spec", {})
+            .get("replicas")
+            == 2
+        ),
+        timeout=CONVERGE_SECONDS,
+        what="the API to be scaled back to its 2 replicas",
+    )
 
 
 def _count(postgres: PostgresServer, url: str, table: str) -> int:
@@ -181,22 +195,7 @@ def test_restore_holds_maintenance_runs_the_job_and_gives_the_api_back(
         "Failed": "False",
     }
     assert _count(postgres_server, postgres_url, "parts") == SEEDED_ROWS
-    # The hold is lifted and the API gets its two replicas back.
-    wait_until(
-        lambda: HOLD not in _annotations(k8s_cluster, k8s_namespace),
-        timeout=CONVERGE_SECONDS,
-        what="the hold to be lifted",
-    )
-    wait_until(
-        lambda: (
-            (get_json(k8s_cluster, k8s_namespace, "deployment", "shop-api") or {})
-            .get("spec", {})
-            .get("replicas")
-            == 2
-        ),
-        timeout=CONVERGE_SECONDS,
-        what="the API to be scaled back to 2",
-    )
+    _wait_hold_lifted_and_api_back(k8s_cluster, k8s_namespace)
     for reason in ("RestoreStarted", "RestoreSucceeded"):
         events = _events(k8s_cluster, k8s_namespace, reason)
         involved = {e["involvedObject"]["kind"] for e in events}
@@ -294,18 +293,4 @@ def test_one_restore_at_a_time_and_deleting_one_lifts_its_hold(
         what="the second restore to take the hold",
     )
     k8s_cluster.kubectl("-n", k8s_namespace, "delete", "rgr", "second", "--wait=true")
-    wait_until(
-        lambda: HOLD not in _annotations(k8s_cluster, k8s_namespace),
-        timeout=CONVERGE_SECONDS,
-        what="the hold to be lifted after the deletion",
-    )
-    wait_until(
-        lambda: (
-            (get_json(k8s_cluster, k8s_namespace, "deployment", "shop-api") or {})
-            .get("spec", {})
-            .get("replicas")
-            == 2
-        ),
-        timeout=CONVERGE_SECONDS,
-        what="the API to be scaled back to 2",
-    )
+    _wait_hold_lifted_and_api_back(k8s_cluster, k8s_namespace)
