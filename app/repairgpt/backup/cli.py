@@ -96,7 +96,9 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(func=_guarded(_list))
 
-    restore = command("restore", "restore a backup after verifying its checksum")
+    restore = command(
+        "restore", "restore a backup in one transaction that commits only if its checksum matches"
+    )
     restore.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
     _add_location(restore)
     restore.add_argument("--target-url", required=True, help="database to restore into")
@@ -105,7 +107,19 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="allow a non-empty target: the backup's objects are dropped and recreated",
     )
-    _add_spool(restore)
+    restore.add_argument(
+        "--verify-first",
+        action="store_true",
+        help="download and check the whole dump before connecting to the target (needs disk "
+        "space for the compressed dump, see --spool-dir; slower). By default the dump is "
+        "applied as it downloads, in one transaction that commits only if the checksum matches",
+    )
+    restore.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=None,
+        help="with --verify-first: where the compressed dump is kept (default: TMPDIR)",
+    )
     _add_tools(restore)
     restore.add_argument("--json", action="store_true", help="print the report as JSON")
     restore.add_argument(
@@ -124,8 +138,8 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     verify.description = textwrap.fill(
         "Test a backup by restoring it: on the server --database-url points at, create the "
         "database repairgpt_verify_<time>_<hex> (the role needs CREATEDB), restore the backup "
-        "into it after verifying its checksum, compare every table's row count with the "
-        "manifest, and drop the database again (WITH (FORCE)), also when anything fails. "
+        "into it (committed only if its checksum matches), compare every table's row count "
+        "with the manifest, and drop the database again (WITH (FORCE)), also when anything fails. "
         "The database --database-url names is only used to connect."
     )
     verify.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
@@ -141,7 +155,6 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         action="store_true",
         help="leave the throwaway database for inspection instead of dropping it",
     )
-    _add_spool(verify)
     _add_tools(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.add_argument(
@@ -173,15 +186,6 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=5.0,
         help="seconds between progress lines on stderr; negative for none (default: 5)",
-    )
-
-
-def _add_spool(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--spool-dir",
-        type=Path,
-        default=None,
-        help="where the compressed dump is kept while it is verified and applied (default: TMPDIR)",
     )
 
 
@@ -362,6 +366,7 @@ def _restore(args: argparse.Namespace) -> int:
         target_url=args.target_url,
         key=args.key,
         clean=args.clean,
+        verify_first=args.verify_first,
         tools=PgTools(args.pg_bin_dir),
         spool_dir=args.spool_dir,
         progress_interval=args.progress_interval,
@@ -416,7 +421,6 @@ def _verify(args: argparse.Namespace) -> int:
         key=args.key,
         keep_database=args.keep_database,
         tools=PgTools(args.pg_bin_dir),
-        spool_dir=args.spool_dir,
         progress_interval=args.progress_interval,
     )
     if args.result_file is not None:

@@ -103,10 +103,22 @@ class CorruptDumpError(ValueError):
     """The bytes are not a complete gzip stream."""
 
 
-def gunzip_chunks(chunks: Iterable[bytes], *, max_out: int = 4 * 1024 * 1024) -> Iterator[bytes]:
-    """Decompress a gzip stream (several members allowed, as `gunzip` does) chunk by chunk;
-    no output piece is larger than `max_out`, whatever the compression ratio."""
+def gunzip_chunks(
+    chunks: Iterable[bytes],
+    *,
+    max_out: int = 4 * 1024 * 1024,
+    max_hold: int = 8 * 1024 * 1024,
+) -> Iterator[bytes]:
+    """Decompress a gzip stream (several members allowed, as `gunzip` does) chunk by chunk.
+
+    A member's output is held back until its trailer (CRC-32 and length) has been checked, up to
+    `max_hold` bytes: the dumps `backup create` writes are 1 MiB members, so a corrupted byte in
+    one never reaches the consumer. Larger members (a plain `pg_dump | gzip` file is one member)
+    are passed on in pieces of at most `max_out` bytes once `max_hold` is reached.
+    """
     inflater = zlib.decompressobj(_GZIP_CONTAINER)
+    held: list[bytes] = []
+    held_bytes = 0
     started = False
     try:
         for chunk in chunks:
@@ -117,9 +129,15 @@ def gunzip_chunks(chunks: Iterable[bytes], *, max_out: int = 4 * 1024 * 1024) ->
                 started = True
                 out = inflater.decompress(data, max_out)
                 if out:
-                    yield out
+                    held.append(out)
+                    held_bytes += len(out)
+                if inflater.eof or held_bytes >= max_hold:
+                    yield from held
+                    held.clear()
+                    held_bytes = 0
                 data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
     except zlib.error as exc:
         raise CorruptDumpError(f"not a valid gzip stream: {exc}") from exc
     if not started or not inflater.eof:
         raise CorruptDumpError("the gzip stream is truncated")
+    yield from held

@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,6 @@ from repairgpt.backup.errors import (
     ToolMissingError,
     VersionMismatchError,
 )
-from repairgpt.backup.progress import Progress
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?")
@@ -385,15 +384,15 @@ def dump_pipe(
 def apply_dump(
     tools: PgTools,
     target: LibpqTarget,
-    dump_file: IO[bytes],
+    compressed: Iterable[bytes],
     *,
-    progress: Progress | None = None,
-    chunk_size: int = 1024 * 1024,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     """Decompress into `psql` running one transaction that stops at the first error.
 
-    psql commits only when its input ends cleanly; on any failure here psql is killed first,
-    so the transaction rolls back and the target stays as it was.
+    The transaction is committed only after the whole dump was applied and `before_commit`
+    (the checksum check) returned; on any failure psql is killed instead, so the transaction
+    rolls back and the target stays as it was.
     """
     env = target.child_env(dict(os.environ))
     # The dump's DROP ... IF EXISTS statements raise a NOTICE per missing object: noise.
@@ -405,7 +404,6 @@ def apply_dump(
             "--no-psqlrc",
             "--quiet",
             "--set=ON_ERROR_STOP=1",
-            "--single-transaction",
             f"--dbname={target.conninfo}",
         ],
         stdin=subprocess.PIPE,
@@ -417,16 +415,14 @@ def apply_dump(
     _grow_pipe(psql.stdin)
     psql_err = _StderrTail(psql.stderr)
 
-    def compressed() -> Iterator[bytes]:
-        while chunk := dump_file.read(chunk_size):
-            if progress is not None:
-                progress.add(len(chunk))
-            yield chunk
-
     try:
         try:
-            for sql_piece in gunzip_chunks(compressed()):
+            psql.stdin.write(b"BEGIN;\n")
+            for sql_piece in gunzip_chunks(compressed):
                 psql.stdin.write(sql_piece)
+            if before_commit is not None:
+                before_commit()
+            psql.stdin.write(b"\nCOMMIT;\n")
             psql.stdin.close()
         except BrokenPipeError:
             pass  # psql stopped early; its exit status and stderr tell why
@@ -436,7 +432,8 @@ def apply_dump(
         psql.wait()
         if isinstance(exc, CorruptDumpError):
             raise RestoreFailedError(
-                f"the dump cannot be decompressed ({exc}); nothing was applied"
+                f"the dump cannot be decompressed ({exc}); the restore transaction was rolled "
+                "back, the target is unchanged"
             ) from exc
         raise
     if returncode != 0:

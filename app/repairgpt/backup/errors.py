@@ -46,7 +46,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.TARGET_NOT_EMPTY: "the restore target is not empty and --clean was not given",
     ExitCode.RESTORE_FAILED: "applying the dump failed; it was rolled back",
     ExitCode.ROW_COUNT_MISMATCH: "restored row counts differ from the manifest",
-    ExitCode.NO_SPACE: "not enough disk space to spool the dump",
+    ExitCode.NO_SPACE: "not enough disk space to spool the dump (--verify-first)",
     ExitCode.VERIFY_CANNOT_CREATE_DATABASE: "verify: the role may not create databases "
     "(ALTER ROLE ... CREATEDB)",
 }

@@ -1,16 +1,23 @@
-"""Restoring a backup: verify the dump's checksum first, then apply it in one transaction.
+"""Restoring a backup in one transaction that commits only once its checksum matches.
 
-The dump is downloaded once into an anonymous spool file (deleted when closed, even on a crash)
-and hashed on the way. Only a verified spool is applied, so what reaches the database is
-byte for byte what was checked, with a single download and flat memory; the cost is disk space
-for the compressed dump, which is checked up front.
+By default the dump is applied as it downloads and hashed on the way; psql runs one
+transaction that is committed only after the last byte has arrived and its sha256 and size
+match the manifest, and is rolled back otherwise. Each 1 MiB gzip member's CRC is checked
+before its SQL is passed on, so a damaged object stops the restore early. Memory stays flat
+and no disk space is needed.
+
+`verify_first` instead downloads the dump into an anonymous spool file (deleted when closed,
+even on a crash), checks it, and only then connects psql: nothing reaches the target before the
+checksum is known to match, at the cost of a second pass and disk space for the compressed
+dump (checked up front).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +33,23 @@ from repairgpt.backup.dump import (
     some_user_relations,
     split_label,
 )
-from repairgpt.backup.errors import ChecksumMismatchError, NoSpaceError, TargetNotEmptyError
+from repairgpt.backup.errors import (
+    ChecksumMismatchError,
+    NoSpaceError,
+    RestoreFailedError,
+    TargetNotEmptyError,
+)
 from repairgpt.backup.inventory import BackupEntry
 from repairgpt.backup.manifest import Manifest
 from repairgpt.backup.progress import Progress
-from repairgpt.backup.s3 import S3Client, S3Location, check_bucket, download_to_file, make_client
+from repairgpt.backup.s3 import (
+    S3Client,
+    S3Location,
+    check_bucket,
+    download_to_file,
+    iter_object,
+    make_client,
+)
 
 _SPACE_MARGIN = 64 * 1024 * 1024
 
@@ -79,6 +98,49 @@ def compare_counts(expected: Mapping[str, int], actual: Mapping[str, int]) -> li
     return [TableCheck(table, rows, actual.get(table, -1)) for table, rows in expected.items()]
 
 
+def _mismatch_message(key: str, manifest: Manifest, sha256: str, size: int) -> str:
+    return (
+        f"{key} is corrupted: sha256 {sha256} ({size} bytes) but the manifest says "
+        f"{manifest.sha256} ({manifest.size_bytes} bytes)"
+    )
+
+
+class DumpDownload:
+    """A backup's dump as it downloads, hashed on the way; iterate it once, then `check()`."""
+
+    def __init__(
+        self, client: S3Client, location: S3Location, entry: BackupEntry, progress: Progress
+    ) -> None:
+        assert entry.manifest is not None
+        self.key = entry.dump_key
+        self.manifest = entry.manifest
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._progress = progress
+        self._chunks = self._read(iter_object(client, location, entry.dump_key))
+
+    def _read(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self._digest.update(chunk)
+            self.size += len(chunk)
+            self._progress.add(len(chunk))
+            yield chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def check(self) -> None:
+        """Download what is left, then raise unless the whole object matches the manifest."""
+        for _ in self._chunks:
+            pass
+        sha256 = self._digest.hexdigest()
+        if sha256 != self.manifest.sha256 or self.size != self.manifest.size_bytes:
+            raise ChecksumMismatchError(
+                _mismatch_message(self.key, self.manifest, sha256, self.size)
+                + "; the restore transaction was rolled back, the target is unchanged"
+            )
+
+
 @contextmanager
 def verified_dump(
     client: S3Client,
@@ -104,31 +166,65 @@ def verified_dump(
         download.finish("verifying")
         if sha256 != manifest.sha256 or size != manifest.size_bytes:
             raise ChecksumMismatchError(
-                f"{entry.dump_key} is corrupted: sha256 {sha256} ({size} bytes) but the manifest "
-                f"says {manifest.sha256} ({manifest.size_bytes} bytes); the target was not touched"
+                _mismatch_message(entry.dump_key, manifest, sha256, size)
+                + "; the target was not touched"
             )
         spool.seek(0)
         yield spool
 
 
+def _file_chunks(
+    source: IO[bytes], progress: Progress, chunk_size: int = 1024 * 1024
+) -> Iterator[bytes]:
+    while chunk := source.read(chunk_size):
+        progress.add(len(chunk))
+        yield chunk
+
+
 def apply_and_count(
     tools: PgTools,
     target: LibpqTarget,
+    client: S3Client,
+    location: S3Location,
     entry: BackupEntry,
-    spool: IO[bytes],
     *,
+    verify_first: bool = False,
+    spool_dir: Path | None = None,
     progress_interval: float = 5.0,
     label: str = "restore",
 ) -> list[TableCheck]:
-    """Apply a verified dump to the target and compare its row counts with the manifest."""
+    """Apply the backup's dump to the target, committed only if its checksum matches, and
+    compare the target's row counts with the manifest."""
     manifest = entry.manifest
     assert manifest is not None
-    applied = Progress(
-        f"{label} {entry.dump_key}: applied",
-        total=manifest.size_bytes,
-        interval=progress_interval,
-    )
-    apply_dump(tools, target, spool, progress=applied)
+    if verify_first:
+        with verified_dump(
+            client,
+            location,
+            entry,
+            spool_dir=spool_dir,
+            progress_interval=progress_interval,
+            label=label,
+        ) as spool:
+            applied = Progress(
+                f"{label} {entry.dump_key}: applied",
+                total=manifest.size_bytes,
+                interval=progress_interval,
+            )
+            apply_dump(tools, target, _file_chunks(spool, applied))
+    else:
+        applied = Progress(
+            f"{label} {entry.dump_key}: downloaded and applied",
+            total=manifest.size_bytes,
+            interval=progress_interval,
+        )
+        download = DumpDownload(client, location, entry, applied)
+        try:
+            apply_dump(tools, target, download, before_commit=download.check)
+        except RestoreFailedError:
+            # A damaged object explains psql's or gzip's error better than the error itself.
+            download.check()
+            raise
     applied.finish("restored")
     with connect(target, autocommit=True) as conn:
         actual = count_rows(conn, target, [split_label(table) for table in manifest.tables])
@@ -141,6 +237,7 @@ def restore_backup(
     target_url: str,
     key: str = "latest",
     clean: bool = False,
+    verify_first: bool = False,
     tools: PgTools | None = None,
     spool_dir: Path | None = None,
     progress_interval: float = 5.0,
@@ -149,8 +246,9 @@ def restore_backup(
     """Restore `key` (or the newest successful backup) into the target database.
 
     Refuses a target that has tables unless `clean` (the dump then drops and recreates its own
-    objects). Nothing touches the target before the checksum is verified; the dump is applied
-    in a single transaction, so a failed restore leaves the target as it was.
+    objects). The dump is applied in a single transaction that commits only if its checksum
+    matches, so a failed restore leaves the target as it was; with `verify_first` nothing is
+    sent to the target before the checksum has been checked.
     """
     tools = tools or PgTools()
     target = libpq_target(target_url)
@@ -167,8 +265,14 @@ def restore_backup(
             f"{', ...' if len(existing) == 5 else ''}); restore into an empty database or pass "
             "--clean to replace the objects the backup contains"
         )
-    with verified_dump(
-        client, location, entry, spool_dir=spool_dir, progress_interval=progress_interval
-    ) as spool:
-        checks = apply_and_count(tools, target, entry, spool, progress_interval=progress_interval)
+    checks = apply_and_count(
+        tools,
+        target,
+        client,
+        location,
+        entry,
+        verify_first=verify_first,
+        spool_dir=spool_dir,
+        progress_interval=progress_interval,
+    )
     return RestoreReport(key=entry.dump_key, manifest=manifest, tables=checks)

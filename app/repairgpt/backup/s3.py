@@ -261,6 +261,18 @@ def abort_upload(client: S3Client, location: S3Location, key: str, upload_id: st
         pass
 
 
+def iter_object(
+    client: S3Client, location: S3Location, key: str, *, chunk_size: int = MiB
+) -> Iterator[bytes]:
+    """An object's bytes in chunks as they arrive; S3 errors become BackupErrors."""
+    with s3_errors(location, f"downloading {key}"):
+        body = client.get_object(Bucket=location.bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+
 def download_to_file(
     client: S3Client,
     location: S3Location,
@@ -273,14 +285,12 @@ def download_to_file(
     """Copy an object into an open file; returns (size, sha256) of what was written."""
     digest = hashlib.sha256()
     size = 0
-    with s3_errors(location, f"downloading {key}"):
-        body = client.get_object(Bucket=location.bucket, Key=key)["Body"]
-        for chunk in body.iter_chunks(chunk_size):
-            digest.update(chunk)
-            target.write(chunk)
-            size += len(chunk)
-            if progress is not None:
-                progress.add(len(chunk))
+    for chunk in iter_object(client, location, key, chunk_size=chunk_size):
+        digest.update(chunk)
+        target.write(chunk)
+        size += len(chunk)
+        if progress is not None:
+            progress.add(len(chunk))
     return size, digest.hexdigest()
 
 

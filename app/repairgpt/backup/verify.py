@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -26,7 +25,7 @@ from repairgpt.backup.catalog import find_backup
 from repairgpt.backup.dsn import LibpqTarget, libpq_target, scrub
 from repairgpt.backup.dump import PgTools, connect
 from repairgpt.backup.errors import BackupError, CannotCreateDatabaseError
-from repairgpt.backup.restore import RestoreReport, apply_and_count, verified_dump
+from repairgpt.backup.restore import RestoreReport, apply_and_count
 from repairgpt.backup.s3 import S3Client, S3Location, check_bucket, make_client
 
 THROWAWAY_PREFIX = "repairgpt_verify_"
@@ -149,7 +148,6 @@ def verify_backup(
     key: str = "latest",
     keep_database: bool = False,
     tools: PgTools | None = None,
-    spool_dir: Path | None = None,
     progress_interval: float = 5.0,
     client: S3Client | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -180,29 +178,22 @@ def verify_backup(
     for stale in drop_stale_throwaways(server, now()):
         note(f"dropped {stale}, left behind by an earlier verification that was killed")
 
-    with verified_dump(
-        client,
-        location,
-        entry,
-        spool_dir=spool_dir,
-        progress_interval=progress_interval,
-        label="verify",
-    ) as spool:
-        create_database(server, name)
-        note(f"restoring into the throwaway database {name}")
-        try:
-            checks = apply_and_count(
-                tools,
-                database_on_server(server, name),
-                entry,
-                spool,
-                progress_interval=progress_interval,
-                label="verify",
-            )
-        except BaseException:
-            if not keep_database:
-                _drop_after_failure(server, name, note)
-            raise
+    create_database(server, name)
+    note(f"restoring into the throwaway database {name}")
+    try:
+        checks = apply_and_count(
+            tools,
+            database_on_server(server, name),
+            client,
+            location,
+            entry,
+            progress_interval=progress_interval,
+            label="verify",
+        )
+    except BaseException:
+        if not keep_database:
+            _drop_after_failure(server, name, note)
+        raise
     if not keep_database:
         drop_database(server, name)
         note(f"dropped {name}")

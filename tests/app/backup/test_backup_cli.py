@@ -124,25 +124,68 @@ def test_a_non_empty_target_is_refused_unless_clean_which_replaces_the_data(
     assert target.sql("SELECT note FROM precious") == [("keep me",)]
 
 
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [((), "the restore transaction was rolled back"), (("--verify-first",), "not touched")],
+    ids=["streamed", "verify-first"],
+)
 def test_a_corrupted_dump_is_refused_and_the_target_is_not_touched(
     backup_cli: RunCli,
     small_database: Database,
     empty_database: Database,
     s3_server: S3Server,
     s3_bucket: str,
+    flags: tuple[str, ...],
+    said: str,
 ) -> None:
     manifest = created(backup_cli, small_database, s3_bucket)
     client = s3_server.client()
     data = bytearray(client.get_object(Bucket=s3_bucket, Key=manifest["key"])["Body"].read())
-    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size: only the checksum can tell
+    data[len(data) // 2] ^= 0xFF  # one flipped byte, same size
     client.put_object(Bucket=s3_bucket, Key=manifest["key"], Body=bytes(data))
 
     result = backup_cli(
-        "restore", manifest["key"], "--bucket", s3_bucket, "--target-url", empty_database.url
-    )
-    assert result.returncode == 30
-    assert "corrupted" in result.stderr and "not touched" in result.stderr
+        "restore", manifest["key"], "--bucket", s3_bucket, "--target-url", empty_database.url,
+        *flags,
+    )  # fmt: skip
+    assert result.returncode == 30, result.stderr
+    assert "corrupted" in result.stderr and said in result.stderr
     assert empty_database.fingerprints() == {}
+
+
+def test_a_dump_that_does_not_match_its_manifest_is_applied_but_never_committed(
+    backup_cli: RunCli,
+    small_database: Database,
+    postgres_server: PostgresServer,
+    s3_server: S3Server,
+    s3_bucket: str,
+) -> None:
+    """The dump itself is intact (valid gzip, valid SQL) but its sha256 is not the manifest's:
+    the whole dump goes through psql, and the check at the end rolls it all back, the --clean
+    drops included."""
+    manifest = created(backup_cli, small_database, s3_bucket)
+    target = Database(postgres_server.create_database("drifted_" + small_database.name), "")
+    restored = backup_cli(
+        "restore", "latest", "--bucket", s3_bucket, "--target-url", target.url, "--clean"
+    )
+    assert restored.returncode == 0, restored.stderr
+    target.sql("DELETE FROM steps WHERE position % 2 = 0; UPDATE devices SET name = 'changed'")
+    before = target.fingerprints()
+    client = s3_server.client()
+    manifest_key = manifest["key"].removesuffix(".sql.gz") + ".manifest.json"
+    stored = json.loads(client.get_object(Bucket=s3_bucket, Key=manifest_key)["Body"].read())
+    stored["sha256"] = "0" * 64
+    client.put_object(Bucket=s3_bucket, Key=manifest_key, Body=json.dumps(stored).encode())
+
+    result = backup_cli(
+        "restore", "latest", "--bucket", s3_bucket, "--target-url", target.url, "--clean",
+        "--progress-interval", "0",
+    )  # fmt: skip
+    assert result.returncode == 30, result.stderr
+    assert "downloaded and applied" in result.stderr  # it did go through psql
+    assert f"but the manifest says {'0' * 64}" in result.stderr
+    assert "rolled back, the target is unchanged" in result.stderr
+    assert target.fingerprints() == before
 
 
 def test_prune_keeps_the_newest_backup_and_removes_old_and_abandoned_ones(

@@ -128,7 +128,7 @@ def test_keep_database_leaves_the_restored_copy_for_inspection(
 
 
 @pytest.mark.slow
-def test_a_corrupted_dump_fails_verification_before_any_database_is_created(
+def test_a_corrupted_dump_fails_verification_and_leaves_no_database(
     backup_cli: RunCli,
     verify_cli: RunCli,
     small_database: Database,
@@ -150,8 +150,8 @@ def test_a_corrupted_dump_fails_verification_before_any_database_is_created(
     )  # fmt: skip
     assert result.returncode == 30, result.stderr
     assert "repairgpt backup: error:" in result.stderr and "corrupted" in result.stderr
-    assert "throwaway database" not in result.stderr  # refused before one was created
     assert not result_file.exists()
+    assert "dropped repairgpt_verify_" in result.stderr  # the fixture checks none is left
 
 
 @pytest.mark.slow
