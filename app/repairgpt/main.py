@@ -33,6 +33,7 @@ from repairgpt.core.logging import configure_logging
 from repairgpt.core.metrics import HttpMetrics
 from repairgpt.services.answer import build_engine as build_answer_engine
 from repairgpt.services.cache import RedisLink, SearchCache
+from repairgpt.services.chat_store import ChatStore
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.importer import seed_if_empty
 from repairgpt.services.ratelimit import RateLimiter
@@ -41,6 +42,8 @@ from repairgpt.services.storage import build_image_store
 log = logging.getLogger("repairgpt")
 
 DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+# Per process, beside the SQLAlchemy pool: one statement of about a millisecond per message.
+CHAT_STORE_CONNECTIONS = 4
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -76,6 +79,11 @@ def build_context(settings: Settings) -> AppContext:
         ),
         metrics=HttpMetrics(),
         head_revision=head_revision(),
+        chat_store=(
+            ChatStore(engine, size=CHAT_STORE_CONNECTIONS)
+            if engine.dialect.name == "postgresql" and not settings.read_only_mode
+            else None
+        ),
     )
 
 
@@ -131,6 +139,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         # database connection (maintenance is when the database is being worked on).
         if not settings.maintenance_mode:
             await run_in_threadpool(prepare_database, context)
+            if context.chat_store is not None:
+                await context.chat_store.open()
         refresher = None
         if settings.catalog_refresh_seconds > 0 and not settings.maintenance_mode:
             refresher = asyncio.create_task(
@@ -143,6 +153,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
+            if context.chat_store is not None:
+                await context.chat_store.close()
             await context.redis.close()
             context.engine.dispose()
 

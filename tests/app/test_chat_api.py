@@ -9,11 +9,13 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 
 from repairgpt.core.config import normalize_database_url
 from repairgpt.core.db import build_engine, build_session_factory
+from repairgpt.main import CHAT_STORE_CONNECTIONS
 from repairgpt.services.chat import SessionNotFound, record_exchange
+from repairgpt.services.chat_store import libpq_conninfo
 from tests.app.conftest import AppFactory, assert_problem
 from tests.utils.servers import free_port
 
@@ -212,6 +214,12 @@ def test_an_exchange_for_a_session_removed_meanwhile_is_refused_and_stores_nothi
         engine.dispose()
 
 
+def test_libpq_urls_keep_credentials_and_options_of_the_sqlalchemy_url() -> None:
+    url = make_url("postgresql+psycopg://app:p%40ss%2Fw@db.example:5433/repair?sslmode=require")
+    expected = "postgresql://app:p%40ss%2Fw@db.example:5433/repair?sslmode=require"
+    assert libpq_conninfo(url) == expected
+
+
 def test_many_concurrent_questions_are_answered_and_saved_without_outgrowing_the_pool(
     make_client: AppFactory, postgres_url: str
 ) -> None:
@@ -237,8 +245,11 @@ def test_many_concurrent_questions_are_answered_and_saved_without_outgrowing_the
         answers = list(pool.map(ask, range(96)))
     assert [a for a in answers if not (a["saved"] and a["citations"])] == []
     assert len({a["message_id"] for a in answers}) == 96
-    # Chat work waits for a pooled connection rather than opening extra ones past the pool.
+    # Chat work waits for a pooled connection rather than opening extra ones past the pool:
+    # the exchanges go through the chat store's pool, the rest through SQLAlchemy's.
     assert len(opened) <= engine.pool.size()
+    store = client.app.state.context.chat_store  # type: ignore[attr-defined]
+    assert 0 < store.connections_opened() <= CHAT_STORE_CONNECTIONS
     for session_id, headers in sessions:
         history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers)
         assert history.json()["count"] == 2 * 96 // len(sessions)

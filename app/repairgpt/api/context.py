@@ -14,6 +14,7 @@ from repairgpt.core.config import Settings
 from repairgpt.core.metrics import HttpMetrics
 from repairgpt.services.answer import AnswerEngine
 from repairgpt.services.cache import RedisLink, SearchCache
+from repairgpt.services.chat_store import ChatStore
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.ratelimit import RateLimiter
 from repairgpt.services.storage import ImageStore
@@ -32,6 +33,8 @@ class AppContext:
     image_store: ImageStore
     metrics: HttpMetrics
     head_revision: str | None
+    # PostgreSQL only: stores chat exchanges from the event loop (see chat_store).
+    chat_store: ChatStore | None = None
 
     @cached_property
     def chat_engine(self) -> Engine:

@@ -111,10 +111,9 @@ def _record_exchange_pg(session_condition: str) -> TextClause:
 
 _RECORD_EXCHANGE_PG = _record_exchange_pg("id = :session_id")
 # The bearer token is checked by the statement that stores the exchange: equality of SHA-256
-# hashes of 256-bit random tokens, where timing tells an attacker nothing usable.
-_RECORD_AUTHORISED_EXCHANGE_PG = _record_exchange_pg(
-    "id = :session_id AND token_hash = :token_hash"
-)
+# hashes of 256-bit random tokens, where timing tells an attacker nothing usable. Also run
+# without SQLAlchemy by `chat_store.ChatStore`.
+RECORD_AUTHORISED_EXCHANGE_PG = _record_exchange_pg("id = :session_id AND token_hash = :token_hash")
 
 
 def authenticate(*, session: Executor, session_id: str, token: str | None) -> None:
@@ -156,7 +155,7 @@ class CitationRecord:
     url: str | None
 
 
-def _exchange_params(
+def exchange_params(
     session_id: str,
     question: str,
     answer: str,
@@ -217,7 +216,7 @@ def record_exchange(
     Written with Core statements: this runs on every chat message and the ORM unit of work
     costs more than the two rows are worth. The caller commits.
     """
-    params = _exchange_params(session_id, question, answer, citations, language, engine)
+    params = exchange_params(session_id, question, answer, citations, language, engine)
     if _dialect_name(session) == "postgresql":
         ids = _record_pg(session, _RECORD_EXCHANGE_PG, params)
     else:
@@ -244,7 +243,7 @@ def record_authorised_exchange(
     On PostgreSQL the token is checked by the statement that stores the exchange, which saves
     the round trip of a separate check; elsewhere it is checked first.
     """
-    params = _exchange_params(session_id, question, answer, citations, language, engine)
+    params = exchange_params(session_id, question, answer, citations, language, engine)
     if not token or _dialect_name(session) != "postgresql":
         authenticate(session=session, session_id=session_id, token=token)
         ids = (
@@ -254,7 +253,7 @@ def record_authorised_exchange(
         )
     else:
         params["token_hash"] = hash_token(token)
-        ids = _record_pg(session, _RECORD_AUTHORISED_EXCHANGE_PG, params)
+        ids = _record_pg(session, RECORD_AUTHORISED_EXCHANGE_PG, params)
         if not ids:
             authenticate(session=session, session_id=session_id, token=token)  # says why
     if not ids:

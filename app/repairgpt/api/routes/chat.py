@@ -8,9 +8,11 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Annotated, Any
 
+import psycopg
 from anyio import to_thread
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
+from psycopg_pool import PoolTimeout
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -28,6 +30,7 @@ from repairgpt.schemas import (
 )
 from repairgpt.services import chat as chat_service
 from repairgpt.services.answer import Answer
+from repairgpt.services.chat_store import ChatStore
 from repairgpt.services.retrieval import SearchHit, detect_language
 
 log = logging.getLogger(__name__)
@@ -199,6 +202,41 @@ def _offline_exchange(
     return _answer_body(session_id, answer, saved, note, message_id)
 
 
+def _check_token(context: AppContext, session_id: str, token: str | None) -> None:
+    with context.chat_engine.connect() as connection:
+        _open_session(connection, session_id, token)
+
+
+async def _stored_exchange(
+    context: AppContext, store: ChatStore, session_id: str, question: str, token: str
+) -> ChatAnswer:
+    """`_offline_exchange` on the event loop: retrieval and the offline answer take well under
+    a millisecond of CPU, and the one statement that checks the token and stores the exchange
+    goes through the async pool. The slow paths (a refused token, a failing database) check
+    the token through the threaded path, which tells 401 from 404."""
+    language = detect_language(question)
+    hits = context.catalog.snapshot.index.search(question, limit=HITS_PER_ANSWER, snippets=False)
+    answer = context.answer_engine.answer(question, hits, language=language)
+    try:
+        ids = await store.record_authorised_exchange(
+            session_id=session_id, token=token, **_fields(question, answer)
+        )
+    except (psycopg.Error, PoolTimeout) as exc:
+        # As on the threaded path: the answer is still worth giving once the token is checked.
+        await to_thread.run_sync(
+            _check_token, context, session_id, token, limiter=context.db_limiter
+        )
+        log.warning("chat history not saved", extra={"error": type(exc).__name__})
+        return _answer_body(session_id, answer, False, NOT_SAVED_NOTE, None)
+    if not ids:
+        await to_thread.run_sync(
+            _check_token, context, session_id, token, limiter=context.db_limiter
+        )
+        # The token is right, yet nothing was stored: the session was removed meanwhile.
+        raise _refusal(chat_service.SessionNotFound(session_id), session_id)
+    return _answer_body(session_id, answer, True, None, max(ids))
+
+
 def _authorised_prepare(
     context: AppContext, session_id: str, question: str, token: str | None
 ) -> tuple[str, list[SearchHit], list[tuple[str, str]]]:
@@ -230,6 +268,14 @@ async def post_message(
     # connections; the rest wait here, on the event loop, which costs nothing.
     question = message.content
     limiter = context.db_limiter
+    store = context.chat_store
+    if (
+        store is not None
+        and token
+        and not context.answer_engine.uses_history
+        and context.answer_engine.name == "offline"
+    ):
+        return _json(await _stored_exchange(context, store, session_id, question, token))
     if context.answer_engine.name == "offline":
         body = await to_thread.run_sync(
             _offline_exchange, context, session_id, question, token, limiter=limiter
