@@ -6,11 +6,16 @@ import gzip
 import io
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from repairgpt.backup.compression import CorruptDumpError, GzipReader, gunzip_chunks
+from repairgpt.backup.compression import (
+    CorruptDumpError,
+    GzipReader,
+    gunzip_chunks,
+    gzip_member,
+)
 
 SQL = b"".join(b"INSERT INTO t VALUES (%d, 'row %d');\n" % (i, i) for i in range(200_000))
 
@@ -84,3 +89,37 @@ def test_a_damaged_gzip_stream_is_an_error_not_a_shorter_dump(
     data = gzip.compress(SQL)
     with pytest.raises(CorruptDumpError):
         b"".join(gunzip_chunks(chunks(damage(data))))
+
+
+def test_a_member_whose_crc_fails_passes_none_of_its_bytes_on() -> None:
+    """The restore feeds psql only SQL whose gzip member checked out: a damaged byte in the
+    second 1 MiB block stops the stream after the first block, before any of the second."""
+    block = 1024 * 1024
+    data = GzipReader(io.BytesIO(SQL * 2), block_size=block).read()
+    first_member_end = len(gzip_member((SQL * 2)[:block]))
+    damaged = bytearray(data)
+    damaged[first_member_end + 5000] ^= 0xFF  # inside the second member's deflate data
+    received: list[bytes] = []
+    with pytest.raises(CorruptDumpError):
+        for piece in gunzip_chunks(chunks(bytes(damaged), 4096), max_out=64 * 1024):
+            received.append(piece)
+    assert b"".join(received) == (SQL * 2)[:block]
+
+
+def test_a_single_huge_member_is_passed_on_once_the_hold_limit_is_reached() -> None:
+    """A plain `pg_dump | gzip` file is one member: it is not held whole in memory."""
+    data = gzip.compress(SQL * 4)  # about 35 MB of SQL in one member
+    pieces = chunks(data)
+    consumed = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal consumed
+        for piece in pieces:
+            consumed += 1
+            yield piece
+
+    stream = gunzip_chunks(counted(), max_out=256 * 1024, max_hold=2 * 1024 * 1024)
+    first = next(stream)
+    assert 0 < len(first) <= 256 * 1024
+    assert consumed < len(pieces) / 2  # passed on long before the member's end
+    assert b"".join([first, *stream]) == SQL * 4
