@@ -247,6 +247,11 @@ def main() -> int:
 
         def measure(name: str) -> Run:
             print(f"  {name} ...", file=sys.stderr, flush=True)
+            if "restore" in name:
+                target = fresh_database(server, "bench_restore")
+            # Every run starts from a checkpoint: otherwise the checkpoint that the previous
+            # runs' WAL triggers lands in whichever run happens to be going on.
+            server.psql("CHECKPOINT")
             if name == "plain_backup":
                 run = run_measured(plain_backup, env=env, shell=True)
                 run.extra["file_bytes"] = dump_file.stat().st_size
@@ -255,7 +260,6 @@ def main() -> int:
             elif name == "cli_backup_1thread":
                 run = run_measured([*cli_backup, "--compress-threads", "1"], env=env)
             elif name == "plain_restore":
-                target = fresh_database(server, "bench_restore")
                 run = run_measured(
                     [f"gunzip -c {dump_file} | {psql} -X -q -v ON_ERROR_STOP=1"
                      f" --dbname={target} > /dev/null"],
@@ -263,7 +267,6 @@ def main() -> int:
                     shell=True,
                 )  # fmt: skip
             else:
-                target = fresh_database(server, "bench_restore")
                 first = ["--verify-first"] if name == "cli_restore_verify_first" else []
                 run = run_measured(
                     [*backup_command(), "restore", "latest", "--bucket", bucket, "--prefix",

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from repairgpt import __version__
-from repairgpt.core.config import Settings, mask_dsn
 from repairgpt.core.logging import configure_logging
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+# The app's settings (pydantic) are imported by the commands that use them: the backup
+# commands, run by Jobs, start faster without them.
 
 log = logging.getLogger("repairgpt.cli")
 
@@ -45,6 +47,7 @@ def serving_app() -> FastAPI:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from repairgpt.core.config import Settings
     from repairgpt.main import build_context, create_app, prepare_database
 
     if args.workers < 1:
@@ -79,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
+    from repairgpt.core.config import Settings, mask_dsn
     from repairgpt.core.db import build_engine, migrate
 
     settings = Settings()
@@ -92,6 +96,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_db_prune_chats(args: argparse.Namespace) -> int:
+    from repairgpt.core.config import Settings
     from repairgpt.core.db import build_engine, build_session_factory, session_scope
     from repairgpt.services.chat import parse_duration, prune_chats, retention_cutoff
 
@@ -121,6 +126,7 @@ def cmd_db_prune_chats(args: argparse.Namespace) -> int:
 def cmd_guides_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
+    from repairgpt.core.config import Settings
     from repairgpt.core.db import build_engine, build_session_factory, migrate, session_scope
     from repairgpt.services.importer import GuideFileError, import_guide_file, read_guide_file
 
@@ -221,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.func is not cmd_serve:
+    if args.command != "backup" and args.func is not cmd_serve:
+        from repairgpt.core.config import Settings
+
         configure_logging(Settings().log_level)
     code: int = args.func(args)
     return code

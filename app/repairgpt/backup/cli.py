@@ -111,8 +111,9 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         "--verify-first",
         action="store_true",
         help="download and check the whole dump before connecting to the target (needs disk "
-        "space for the compressed dump, see --spool-dir; slower). By default the dump is "
-        "applied as it downloads, in one transaction that commits only if the checksum matches",
+        "space for the compressed dump, see --spool-dir, and the download no longer overlaps "
+        "the restore). By default the dump is applied as it downloads, in one transaction "
+        "that commits only if the checksum matches",
     )
     restore.add_argument(
         "--spool-dir",

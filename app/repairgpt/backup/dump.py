@@ -20,6 +20,7 @@ from psycopg import sql
 from psycopg.rows import TupleRow
 
 from repairgpt.backup.compression import CorruptDumpError, GzipReader, gunzip_chunks
+from repairgpt.backup.copy_rows import CopyStatements, CopyTags, rows_per_table
 from repairgpt.backup.dsn import LibpqTarget, scrub
 from repairgpt.backup.errors import (
     BackupError,
@@ -387,12 +388,14 @@ def apply_dump(
     compressed: Iterable[bytes],
     *,
     before_commit: Callable[[], None] | None = None,
-) -> None:
+) -> dict[str, int] | None:
     """Decompress into `psql` running one transaction that stops at the first error.
 
     The transaction is committed only after the whole dump was applied and `before_commit`
     (the checksum check) returned; on any failure psql is killed instead, so the transaction
-    rolls back and the target stays as it was.
+    rolls back and the target stays as it was. Returns the rows loaded per table (labels as
+    in the manifest) from psql's COPY tags, or None if they cannot be paired with the dump's
+    COPY statements.
     """
     env = target.child_env(dict(os.environ))
     # The dump's DROP ... IF EXISTS statements raise a NOTICE per missing object: noise.
@@ -402,23 +405,25 @@ def apply_dump(
         [
             tools.path("psql"),
             "--no-psqlrc",
-            "--quiet",
             "--set=ON_ERROR_STOP=1",
             f"--dbname={target.conninfo}",
         ],
         stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,  # command tags: `COPY n` says how many rows a table got
         stderr=subprocess.PIPE,
         env=env,
     )
-    assert psql.stdin is not None and psql.stderr is not None
+    assert psql.stdin is not None and psql.stdout is not None and psql.stderr is not None
     _grow_pipe(psql.stdin)
     psql_err = _StderrTail(psql.stderr)
+    tags = CopyTags(psql.stdout)
+    statements = CopyStatements()
 
     try:
         try:
             psql.stdin.write(b"BEGIN;\n")
             for sql_piece in gunzip_chunks(compressed):
+                statements.feed(sql_piece)
                 psql.stdin.write(sql_piece)
             if before_commit is not None:
                 before_commit()
@@ -446,3 +451,9 @@ def apply_dump(
             f"psql stopped at an error (exit {returncode}); the restore transaction was rolled "
             f"back, the target is unchanged: {_tail(message)}"
         )
+    return rows_per_table(statements.tables, tags.wait(), normalise_label)
+
+
+def normalise_label(name: str) -> str:
+    """A table name as a dump spells it (`public."user"`) as the manifest does (`public.user`)."""
+    return table_label(*split_label(name))
