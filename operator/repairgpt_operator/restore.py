@@ -8,6 +8,7 @@ termination message; the maintenance hold is lifted then and the API comes back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -68,13 +69,18 @@ class RestorePlan:
         return phase if phase in ("Pending", "Running", "Succeeded", "Failed") else None
 
 
+# `repairgpt backup restore` prints `restore KEY: downloaded and applied: 512.0 MiB of 1.0 GiB
+# (50 %), 30.1 MiB/s` (with --verify-first: `downloaded: ...`, then `applied: ...`).
+_PROGRESS = re.compile(r"restore (?P<line>\S+: (?:downloaded and applied|downloaded|applied): .+)")
+
+
 def progress_line(log_tail: str) -> str | None:
-    """The newest progress line of `repairgpt backup restore` (`restore KEY: applied 512.0 MiB
-    of 1.0 GiB (50 %), ...`) in the tail of its log."""
+    """The newest progress line of the restore command in the tail of its log, without the
+    leading `restore `."""
     for line in reversed(log_tail.splitlines()):
-        text = line.strip()
-        if text.startswith("restore ") and (": downloaded " in text or ": applied " in text):
-            return text[len("restore ") :][:MAX_PROGRESS_LENGTH]
+        progress = _PROGRESS.fullmatch(line.strip())
+        if progress is not None:
+            return progress["line"][:MAX_PROGRESS_LENGTH]
     return None
 
 

@@ -3,9 +3,14 @@ report the result and lift the hold."""
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 from typing import Any
 
+import pytest
+
+from repairgpt.backup.progress import Progress
 from repairgpt_operator.resources.restore_job import RestoreRequest
 from repairgpt_operator.restore import RestoreView, plan_restore
 from repairgpt_operator.restore_spec import RepairGPTRestoreSpec
@@ -185,13 +190,33 @@ def test_a_finished_restore_only_lifts_a_hold_left_behind() -> None:
     assert (clean.hold, clean.start_job, clean.events) == (None, False, [])
 
 
-def test_a_running_restore_shows_the_newest_progress_line_of_its_log() -> None:
-    log = (
-        "restore db/repairgpt-1.sql.gz: downloaded 1.0 GiB of 1.0 GiB (100 %), 80.0 MiB/s\n"
-        "restore db/repairgpt-1.sql.gz: applied 512.0 MiB of 1.0 GiB (50 %), 30.1 MiB/s\n"
-        "NOTICE:  something from psql\n"
-    )
+def _restore_log(*stages: str) -> str:
+    """A restore container's log as `repairgpt backup restore` writes it (its own Progress)."""
+    out = io.StringIO()
+    ticks = itertools.count()
+    for stage in stages:
+        progress = Progress(
+            f"restore db/repairgpt-1.sql.gz: {stage}",
+            total=1 << 30,
+            interval=0,
+            stream=out,
+            clock=lambda: float(next(ticks)),
+        )
+        progress.add(1 << 29)
+    out.write("NOTICE:  something from psql\n")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "stages", [("downloaded and applied",), ("downloaded", "applied")], ids=["streamed", "first"]
+)
+def test_a_running_restore_shows_the_newest_progress_line_of_its_log(
+    stages: tuple[str, ...],
+) -> None:
+    log = _restore_log(*stages)
     view = _view(instance=_instance(hold="tuesday", maintenance="On"), job=_job(), log_tail=log)
     message = plan_restore(view, now=NOW).status["message"]
-    assert message.endswith("applied 512.0 MiB of 1.0 GiB (50 %), 30.1 MiB/s")
-    assert message.startswith("restoring latest (Job tuesday-restore): db/repairgpt-1.sql.gz")
+    assert message.startswith(
+        f"restoring latest (Job tuesday-restore): db/repairgpt-1.sql.gz: {stages[-1]}: "
+        "512.0 MiB of 1.0 GiB (50 %), "
+    )
