@@ -110,9 +110,9 @@ def _record_exchange_pg(session_condition: str) -> TextClause:
 
 
 _RECORD_EXCHANGE_PG = _record_exchange_pg("id = :session_id")
-# The bearer token is checked by the statement that stores the exchange: equality of SHA-256
-# hashes of 256-bit random tokens, where timing tells an attacker nothing usable. Also run
-# without SQLAlchemy by `chat_store.ChatStore`.
+# Run by `chat_store.ChatStore`: the bearer token is checked by the statement that stores the
+# exchange (equality of SHA-256 hashes of 256-bit random tokens, where timing tells an attacker
+# nothing usable).
 RECORD_AUTHORISED_EXCHANGE_PG = _record_exchange_pg("id = :session_id AND token_hash = :token_hash")
 
 
@@ -221,41 +221,6 @@ def record_exchange(
         ids = _record_pg(session, _RECORD_EXCHANGE_PG, params)
     else:
         ids = _record_in_two_statements(session, params)
-    if not ids:
-        raise SessionNotFound(session_id)
-    return max(ids)
-
-
-def record_authorised_exchange(
-    *,
-    session: Executor,
-    session_id: str,
-    token: str | None,
-    question: str,
-    answer: str,
-    citations: Sequence[CitationRecord],
-    language: str,
-    engine: str,
-) -> int:
-    """`record_exchange` for the holder of `token` only: raises SessionNotFound or BadToken
-    (as `authenticate` would) and stores nothing when the token does not open the session.
-
-    On PostgreSQL the token is checked by the statement that stores the exchange, which saves
-    the round trip of a separate check; elsewhere it is checked first.
-    """
-    params = exchange_params(session_id, question, answer, citations, language, engine)
-    if not token or _dialect_name(session) != "postgresql":
-        authenticate(session=session, session_id=session_id, token=token)
-        ids = (
-            _record_pg(session, _RECORD_EXCHANGE_PG, params)
-            if _dialect_name(session) == "postgresql"
-            else _record_in_two_statements(session, params)
-        )
-    else:
-        params["token_hash"] = hash_token(token)
-        ids = _record_pg(session, RECORD_AUTHORISED_EXCHANGE_PG, params)
-        if not ids:
-            authenticate(session=session, session_id=session_id, token=token)  # says why
     if not ids:
         raise SessionNotFound(session_id)
     return max(ids)

@@ -1,10 +1,11 @@
 """The chat message write on PostgreSQL from the event loop, through psycopg's async pool.
 
-Every chat message with an engine that ignores history is one statement (see
-`chat.record_authorised_exchange`). Run through SQLAlchemy in a worker thread, the thread hop,
-the pool's checkout ping and the statement execution machinery cost more CPU than the answer
-itself; here the same statement, compiled once, runs on a pooled autocommit connection without
-leaving the event loop. SQLite, history-using engines and read-only mode keep the threaded path.
+Every chat message with an engine that ignores history is one statement
+(`chat.RECORD_AUTHORISED_EXCHANGE_PG`): it checks the token, touches the session and stores
+both messages. Through SQLAlchemy in a worker thread, the thread hop, the pool's checkout ping
+and the statement execution machinery cost more CPU than the answer itself; here the
+statement, compiled once, runs on a pooled autocommit connection without leaving the event
+loop. SQLite, history-using engines and read-only mode keep the threaded path.
 """
 
 from __future__ import annotations

@@ -127,32 +127,6 @@ def _save(
     return True, None, message_id
 
 
-def _save_authorised(
-    connection: Connection, session_id: str, token: str | None, question: str, answer: Answer
-) -> tuple[bool, str | None, int | None]:
-    """Store the exchange if `token` opens the session, else refuse (401 or 404).
-
-    Only for answers that used nothing of the session: its token is checked as the exchange is
-    stored, by the same statement on PostgreSQL.
-    """
-    try:
-        message_id = chat_service.record_authorised_exchange(
-            session=connection, session_id=session_id, token=token, **_fields(question, answer)
-        )
-        connection.commit()
-    except (chat_service.SessionNotFound, chat_service.BadToken) as error:
-        connection.rollback()
-        raise _refusal(error, session_id) from None
-    except DBAPIError as exc:
-        connection.rollback()
-        # The write failed (a replica, a failing primary): the answer is still worth giving,
-        # but only once the token has been checked on its own.
-        _open_session(connection, session_id, token)
-        log.warning("chat history not saved", extra={"error": type(exc.orig).__name__})
-        return False, NOT_SAVED_NOTE, None
-    return True, None, message_id
-
-
 def _answer_body(
     session_id: str, answer: Answer, saved: bool, note: str | None, message_id: int | None
 ) -> ChatAnswer:
@@ -181,24 +155,14 @@ def _offline_exchange(
 ) -> ChatAnswer:
     """A whole exchange with a local engine on one connection; runs in a worker thread.
 
-    An engine that uses nothing of the session (no history) needs the token checked only when
-    the exchange is stored: on PostgreSQL that makes the exchange two round trips, the pool's
-    liveness check and one statement that checks the token and stores both messages. Before
-    the check only public guides are read, as any guide search does.
+    The path of SQLite and read-only mode; on PostgreSQL `_stored_exchange` does the same
+    from the event loop, checking the token in the statement that stores the exchange.
     """
-    engine = context.answer_engine
-    check_on_write = not engine.uses_history and not context.settings.read_only_mode
     with context.chat_engine.connect() as connection:
-        if not check_on_write:
-            _open_session(connection, session_id, token)
+        _open_session(connection, session_id, token)
         language, hits, past = _prepare(context, connection, session_id, question)
-        answer = engine.answer(question, hits, language=language, history=past)
-        if check_on_write:
-            saved, note, message_id = _save_authorised(
-                connection, session_id, token, question, answer
-            )
-        else:
-            saved, note, message_id = _save(context, connection, session_id, question, answer)
+        answer = context.answer_engine.answer(question, hits, language=language, history=past)
+        saved, note, message_id = _save(context, connection, session_id, question, answer)
     return _answer_body(session_id, answer, saved, note, message_id)
 
 
