@@ -1,5 +1,8 @@
 # RepairGPT API image: slim, non-root, with pg_dump for the backup commands.
-FROM python:3.11-slim AS build
+# PYTHON_IMAGE lets a build without registry access use a local Debian-based Python image
+# (tools/images/build.sh); any image with python3 -m venv, apt-get and useradd will do.
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -8,7 +11,7 @@ COPY operator ./operator
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install ".[app]"
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 # postgresql-client provides pg_dump / pg_restore / psql for `repairgpt backup`.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client ca-certificates \

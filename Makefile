@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR ?= .cluster
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-down test test-fast lint format bench system-deps k8s cluster-up cluster-down crds clean
+.PHONY: help demo demo-down test test-fast lint format bench system-deps k8s cluster-up cluster-down cluster-status crds clean images
 
 help:
 	@echo "make demo        start the local control plane, the operator and an instance; ask the API"
@@ -15,7 +15,7 @@ help:
 	@echo "make test        install everything and run the whole test suite"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       run the benchmarks (tables on stdout, JSON in bench/results/)"
-	@echo "make cluster-up / cluster-down   the local control plane alone"
+	@echo "make cluster-up / cluster-down / cluster-status   the local cluster alone"
 
 $(STAMP): pyproject.toml scripts/install-llama-server.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,7 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 k8s: $(STAMP)
-	$(BIN)/repairgpt-operator dev-cluster build
+	tools/dev-cluster build
 
 test: system-deps $(STAMP) k8s
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -56,14 +56,22 @@ crds: $(STAMP)
 	$(BIN)/python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml
 	$(BIN)/python -m repairgpt_operator.restore_spec --output crds/repairgptrestore.yaml
 
-cluster-up: $(STAMP)
-	$(BIN)/repairgpt-operator dev-cluster up --dir $(CLUSTER_DIR)
+cluster-up: system-deps $(STAMP)
+	tools/dev-cluster up --dir $(CLUSTER_DIR)
 
 cluster-down: $(STAMP)
-	$(BIN)/repairgpt-operator dev-cluster down --dir $(CLUSTER_DIR)
+	tools/dev-cluster down --dir $(CLUSTER_DIR)
+
+cluster-status: $(STAMP)
+	tools/dev-cluster status --dir $(CLUSTER_DIR)
 
 bench: system-deps $(STAMP) k8s
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do echo "== $$b"; PYTHONPATH=tools $(BIN)/python $$b || exit 1; done
+
+# The dev cluster's images (pause, a stand-in Python base, app, operator), built without pulls.
+# Loading them into a node's containerd: bash tools/images/build.sh --load ADDRESS.
+images:
+	@bash tools/images/build.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

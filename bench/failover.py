@@ -34,7 +34,7 @@ from harness import OperatorProcess, save_results  # noqa: E402
 from harness import kubectl as kubectl_run  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
-from repairgpt_operator import devcluster  # noqa: E402
+import devcluster  # noqa: E402
 from repairgpt_operator.kube import Kube  # noqa: E402
 from tests.operator.e2e.databases import (  # noqa: E402
     SECRET_KEY,

@@ -34,7 +34,7 @@ from typing import Any
 from harness import OperatorProcess, save_results
 from harness import kubectl as kubectl_run
 
-from repairgpt_operator import devcluster
+import devcluster
 from repairgpt_operator.kube import Kube, load_api_client
 from repairgpt_operator.ownership import FIELD_MANAGER
 from repairgpt_operator.resources import desired_children

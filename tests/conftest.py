@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+import devcluster
+from tests.utils.node import OPERATOR_NAMESPACE, image, operator_manifests
 from tests.utils.servers import PostgresServer, RedisServer, S3Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -54,12 +56,43 @@ def s3_bucket(s3_server: S3Server) -> str:
 
 
 class KubeCluster:
-    """A running Kubernetes API server and the admin kubeconfig to reach it."""
+    """A running Kubernetes API server and the admin kubeconfig to reach it; with the local
+    cluster, also its node (pod and Service addresses are reached from inside the node)."""
 
-    def __init__(self, kubeconfig: Path, server: str, bin_dir: Path | None) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        server: str,
+        bin_dir: Path | None,
+        local: devcluster.Cluster | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.server = server
         self.bin_dir = bin_dir
+        self.local = local
+
+    @property
+    def node(self) -> devcluster.Cluster:
+        """The local cluster with its node; tests of real pods need it."""
+        if self.local is None:
+            pytest.skip("needs the local cluster's node (REPAIRGPT_TEST_KUBECONFIG is set)")
+        return self.local
+
+    def node_run(
+        self, *args: str, timeout: float = 60, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the node's network namespace (where pods are reachable)."""
+        netns = self.node.network.netns
+        result = subprocess.run(
+            ["ip", "netns", "exec", netns, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} in {netns} failed:\n{result.stderr}")
+        return result
 
     @property
     def env(self) -> dict[str, str]:
@@ -112,8 +145,6 @@ class KubeCluster:
 def k8s_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
     """The local control plane (built from source on first use), or an existing cluster when
     REPAIRGPT_TEST_KUBECONFIG names one."""
-    from repairgpt_operator import devcluster
-
     existing = os.environ.get("REPAIRGPT_TEST_KUBECONFIG")
     if existing:
         kubeconfig = Path(existing)
@@ -122,7 +153,7 @@ def k8s_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluste
     state = tmp_path_factory.mktemp("cluster")
     cluster = devcluster.up(state)
     try:
-        yield KubeCluster(cluster.kubeconfig, cluster.server, cluster.bin_dir)
+        yield KubeCluster(cluster.kubeconfig, cluster.server, cluster.bin_dir, cluster)
     finally:
         devcluster.down(state)
 
@@ -142,3 +173,83 @@ def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None
     for item in items:
         if "k8s_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.cluster)
+
+
+# The local cluster's node: real servers that pods reach, and the operator as a pod.
+
+
+@pytest.fixture(scope="session")
+def node_cluster(k8s_cluster: KubeCluster) -> KubeCluster:
+    k8s_cluster.node  # skips when the cluster has no local node  # noqa: B018
+    return k8s_cluster
+
+
+@pytest.fixture(scope="session")
+def pod_postgres(node_cluster: KubeCluster) -> Iterator[PostgresServer]:
+    server = PostgresServer(pod_host=node_cluster.node.network.host_ip).init().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def pod_database(pod_postgres: PostgresServer) -> str:
+    """A fresh database, as its URL from inside a pod."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pod_postgres.create_database(name)
+    return pod_postgres.pod_url_for(name)
+
+
+@pytest.fixture(scope="session")
+def pod_redis(node_cluster: KubeCluster) -> Iterator[RedisServer]:
+    server = RedisServer(pod_host=node_cluster.node.network.host_ip).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pod_s3(node_cluster: KubeCluster) -> Iterator[S3Server]:
+    server = S3Server(host=node_cluster.node.network.host_ip).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def node_namespace(node_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace of its own; deleted and waited for, so that its pods free the node's CPU."""
+    base = request.node.name.lower().replace("_", "-")
+    name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-")
+    name = f"{name}-{uuid.uuid4().hex[:6]}"
+    node_cluster.kubectl("create", "namespace", name)
+    yield name
+    node_cluster.kubectl("delete", "namespace", name, "--timeout=120s", check=False, timeout=150)
+
+
+@pytest.fixture(scope="session")
+def operator_pod(node_cluster: KubeCluster) -> Iterator[str]:
+    """The operator installed from deploy/ (CRDs, namespace, RBAC, Deployment) running as a pod
+    of its own image under its own ServiceAccount; yields its namespace."""
+    cluster = node_cluster
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    cluster.kubectl(
+        "apply", "-f", str(REPO_ROOT / "deploy" / "namespace.yaml"),
+        "-f", str(REPO_ROOT / "deploy" / "rbac.yaml"),
+    )  # fmt: skip
+    cluster.kubectl(
+        "apply", "-f", "-", input=operator_manifests(image(cluster, "repairgpt-operator"), 5)
+    )
+    cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "rollout", "status", "deployment/repairgpt-operator",
+        "--timeout=180s", timeout=200,
+    )  # fmt: skip
+    yield OPERATOR_NAMESPACE
+    logs = cluster.kubectl(
+        "-n", OPERATOR_NAMESPACE, "logs", "deployment/repairgpt-operator", "--tail=200",
+        check=False,
+    )  # fmt: skip
+    if "Traceback" in logs.stdout:
+        print(logs.stdout[-6000:])
+    cluster.kubectl(
+        "delete", "-f", "-", "--wait=true", "--timeout=60s", check=False,
+        input=operator_manifests(image(cluster, "repairgpt-operator")), timeout=90,
+    )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The local control plane is a real Kubernetes: the pinned version, controllers, GC, RBAC, SSA."""
+"""The local cluster is a real Kubernetes: pinned version, controllers, GC, RBAC, SSA, a node."""
 
 from __future__ import annotations
 
@@ -163,19 +163,26 @@ def test_server_side_apply_records_its_field_manager(
     assert "conflict" in conflict.stderr.lower()
 
 
-def test_job_controller_creates_the_pod_of_a_job(
+def test_a_job_runs_its_pod_on_the_node_and_completes(
     k8s_cluster: KubeCluster, k8s_namespace: str
 ) -> None:
+    app = next(i for i in k8s_cluster.node.images if "/repairgpt-app:" in i)
     k8s_cluster.kubectl(
-        "-n", k8s_namespace, "create", "job", "once", "--image=busybox", "--", "true"
+        "-n", k8s_namespace, "create", "job", "once", f"--image={app}",
+        "--", "python", "-c", "print('ran on the node')",
     )  # fmt: skip
     eventually(
         lambda: any(
-            p["metadata"]["labels"].get("job-name") == "once"
-            for p in get_json(k8s_cluster, "-n", k8s_namespace, "pods")["items"]
+            c["type"] == "Complete" and c["status"] == "True"
+            for c in get_json(k8s_cluster, "-n", k8s_namespace, "job", "once")
+            .get("status", {})
+            .get("conditions", [])
         ),
-        what="the Job controller to create a pod",
+        timeout=120,
+        what="the Job to complete",
     )
+    logs = k8s_cluster.kubectl("-n", k8s_namespace, "logs", "job/once").stdout
+    assert logs.strip() == "ran on the node"
 
 
 @pytest.mark.slow
@@ -183,8 +190,9 @@ def test_cronjob_controller_starts_a_job_on_schedule(
     k8s_cluster: KubeCluster, k8s_namespace: str
 ) -> None:
     k8s_cluster.kubectl(
-        "-n", k8s_namespace, "create", "cronjob", "tick", "--image=busybox",
-        "--schedule=* * * * *", "--", "true",
+        "-n", k8s_namespace, "create", "cronjob", "tick",
+        f"--image={next(i for i in k8s_cluster.node.images if '/repairgpt-pause:' in i)}",
+        "--schedule=* * * * *",
     )  # fmt: skip
     # Every minute: the first run starts at the next minute boundary.
     eventually(

@@ -31,9 +31,9 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} did not become ready within {timeout:.0f} s")
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -79,9 +79,16 @@ def _chown_to_postgres(path: Path) -> None:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster in a temporary folder; trust auth for `postgres` on loopback."""
+    """A PostgreSQL cluster in a temporary folder; trust auth for `postgres` on loopback.
 
-    def __init__(self, base_dir: Path | None = None, *, port: int | None = None) -> None:
+    `pod_host`: also listen on this address (the host end of the local cluster's node link),
+    and trust the node's subnet, so that pods reach it; `pod_url_for` names it that way.
+    """
+
+    def __init__(
+        self, base_dir: Path | None = None, *, port: int | None = None, pod_host: str = ""
+    ) -> None:
+        self.pod_host = pod_host
         self.bin_dir = postgres_bin_dir()
         self._own_base = base_dir is None
         self.base_dir = base_dir or Path(tempfile.mkdtemp(prefix="repairgpt-pg-"))
@@ -98,6 +105,18 @@ class PostgresServer:
     def url_for(self, dbname: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
+    def pod_url_for(self, dbname: str) -> str:
+        """The URL of `dbname` as pods on the local cluster's node reach it."""
+        assert self.pod_host, "this server does not listen for pods"
+        return f"postgresql://postgres@{self.pod_host}:{self.port}/{dbname}"
+
+    def _allow_pods(self) -> None:
+        if not self.pod_host:
+            return
+        subnet = self.pod_host.rsplit(".", 1)[0] + ".0/24"
+        with (self.data_dir / "pg_hba.conf").open("a") as fh:
+            fh.write(f"host all all {subnet} trust\nhost replication all {subnet} trust\n")
+
     def _run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*_demote(), *args], capture_output=True, text=True, check=True, **kwargs
@@ -112,8 +131,9 @@ class PostgresServer:
             "--encoding=UTF8",
             "--locale=C",
         )  # fmt: skip
+        listen = ",".join(filter(None, ["127.0.0.1", self.pod_host]))
         conf = [
-            "listen_addresses = '127.0.0.1'",
+            f"listen_addresses = '{listen}'",
             f"port = {self.port}",
             f"unix_socket_directories = '{self.base_dir}'",
             "fsync = off",
@@ -124,6 +144,7 @@ class PostgresServer:
         ]
         with (self.data_dir / "postgresql.conf").open("a") as fh:
             fh.write("\n".join(conf) + "\n")
+        self._allow_pods()
         return self
 
     def init_replica_of(self, primary: PostgresServer) -> PostgresServer:
@@ -136,13 +157,16 @@ class PostgresServer:
             "-X", "stream",
             "-c", "fast",
         )  # fmt: skip
+        listen = ",".join(filter(None, ["127.0.0.1", self.pod_host]))
         conf = [
+            f"listen_addresses = '{listen}'",
             f"port = {self.port}",
             f"unix_socket_directories = '{self.base_dir}'",
             "hot_standby = on",
         ]
         with (self.data_dir / "postgresql.conf").open("a") as fh:
             fh.write("\n".join(conf) + "\n")
+        self._allow_pods()
         return self
 
     def start(self) -> PostgresServer:
@@ -187,9 +211,10 @@ class PostgresServer:
 
 
 class RedisServer:
-    """A redis-server on loopback with no persistence."""
+    """A redis-server on loopback (and on `pod_host`, for pods) with no persistence."""
 
-    def __init__(self, *, port: int | None = None) -> None:
+    def __init__(self, *, port: int | None = None, pod_host: str = "") -> None:
+        self.pod_host = pod_host
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError(
@@ -205,7 +230,8 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
+             *([self.pod_host] if self.pod_host else []), "--save", "",
              "--appendonly", "no", "--protected-mode", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -228,15 +254,17 @@ S3_TEST_ENV = {
 
 
 class S3Server:
-    """moto in server mode, in its own process: a real HTTP S3 endpoint on loopback."""
+    """moto in server mode, in its own process: a real HTTP S3 endpoint on loopback, or on
+    `host` (the host end of the local cluster's node link, where pods reach it)."""
 
-    def __init__(self, *, port: int | None = None) -> None:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -244,10 +272,10 @@ class S3Server:
 
     def start(self) -> S3Server:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        wait_until(lambda: port_open(self.port), timeout=30, what="moto S3 server")
+        wait_until(lambda: port_open(self.port, self.host), timeout=30, what="moto S3 server")
         return self
 
     def stop(self) -> None:

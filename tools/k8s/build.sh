@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the pinned control plane (etcd, kube-apiserver, kube-controller-manager, kubectl)
-# into $REPAIRGPT_K8S_CACHE/<version>/bin, skipping binaries that are already there.
+# Builds the pinned local cluster into $REPAIRGPT_K8S_CACHE/<version>/bin, skipping binaries that
+# are already there: the control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubectl), the node's kubelet and kube-proxy (all from tools/k8s/go.mod), and
+# metrics-server (from tools/metrics-server/go.mod).
 # `build.sh --print-go` only prints the Go toolchain it would use (installing one if needed).
 set -euo pipefail
 
@@ -47,6 +49,10 @@ targets=(
     "kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver"
     "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
     "kubectl=k8s.io/kubernetes/cmd/kubectl"
+    "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler"
+    "kubelet=k8s.io/kubernetes/cmd/kubelet"
+    "kube-proxy=k8s.io/kubernetes/cmd/kube-proxy"
+    "metrics-server=sigs.k8s.io/metrics-server/cmd/metrics-server"
 )
 
 missing=()
@@ -71,18 +77,20 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
-cd "$here"
 i=0
 for t in "${missing[@]}"; do
     i=$((i + 1))
     name="${t%%=*}"
     pkg="${t#*=}"
+    # Each binary is built inside the Go module that pins its version.
+    flags="$ldflags"
+    if [ "$name" = metrics-server ]; then cd "$here/../metrics-server"; flags="-s -w"; else cd "$here"; fi
     log "[$i/${#missing[@]}] $name ($pkg)"
     start=$SECONDS
     # Build to a temporary name first so that an interrupted build never leaves a broken binary.
     total="$(GOFLAGS=-mod=mod "$GO" list -deps "$pkg" | wc -l)"
     # `go build -v` names each package as it compiles it: count them as progress.
-    CGO_ENABLED=0 GOFLAGS=-mod=mod "$GO" build -v -trimpath -ldflags "$ldflags" \
+    CGO_ENABLED=0 GOFLAGS=-mod=mod "$GO" build -v -trimpath -ldflags "$flags" \
         -o "$bin/.$name.tmp" "$pkg" 2>&1 |
         awk -v name="$name" -v total="$total" '
             /^[A-Za-z0-9._~\/-]+$/ { n++; if (n % 200 == 0) printf "[k8s-build]     %s: %d of at most %d packages compiled\n", name, n, total; next }
