@@ -55,6 +55,7 @@ from repairgpt_operator.restore_reconcile import restore_still_holds
 from repairgpt_operator.spec import RESTORE_HOLD_ANNOTATION, Instance, InvalidSpec
 from repairgpt_operator.status import (
     compute_status,
+    deployment_counts,
     invalid_spec_status,
     maintenance_status,
     status_patch,
@@ -368,6 +369,17 @@ def record_backup_durations(
 STATUS_WRITE_ATTEMPTS = 4
 
 
+def _api_pods_if_not_ready(
+    kube: Kube, instance: Instance, deployment: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The API pods, read only when some wanted pod is not ready (the status then says why)."""
+    wanted, _, ready = deployment_counts(deployment)
+    if not deployment or wanted == 0 or ready >= wanted:
+        return []
+    selector = label_selector(selector_labels(instance, "api"))
+    return kube.list("v1", "Pod", instance.namespace, label_selector=selector)
+
+
 def write_status(
     kube: Kube,
     instance: Instance,
@@ -421,6 +433,7 @@ def _write_status(
     children_synced: bool,
     backup: BackupObservation | None = None,
 ) -> None:
+    pods = _api_pods_if_not_ready(kube, instance, deployment)
     for _ in range(STATUS_WRITE_ATTEMPTS):
         previous = copy.deepcopy(dict(body.get("status") or {}))
         computed = compute_status(
@@ -432,6 +445,7 @@ def _write_status(
             error=outcome.error_message,
             applied=len(desired_children(instance)),
             backup=backup,
+            pods=pods,
         )
         if backup is not None and "backup" in computed:
             record_last_success(instance, computed["backup"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from repairgpt_operator.backup import (
@@ -42,8 +42,61 @@ def deployment_counts(deployment: Mapping[str, Any] | None) -> tuple[int, int, i
     )
 
 
-def ready_condition(instance: Instance, deployment: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Ready=True when every wanted pod of the current revision is ready."""
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def why_not_ready(pod: Mapping[str, Any]) -> str:
+    """Why one API pod is not ready, in words that stay the same while the cause does (so that
+    a resync of a failing instance writes nothing new)."""
+    status = pod.get("status") or {}
+    scheduled: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    if scheduled.get("status") == "False":
+        return f"not scheduled: {scheduled.get('message') or scheduled.get('reason')}"
+    containers = status.get("containerStatuses") or []
+    if not containers:
+        return f"{status.get('phase', 'Pending')}"
+    state = containers[0].get("state") or {}
+    last = (containers[0].get("lastState") or {}).get("terminated") or {}
+    waiting = state.get("waiting")
+    if waiting:
+        reason = waiting.get("reason", "Waiting")
+        if reason == "CrashLoopBackOff" and last:
+            return f"CrashLoopBackOff (last exit code {last.get('exitCode')}, {last.get('reason')})"
+        if reason in ("CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff",
+                      "InvalidImageName", "CreateContainerError"):  # fmt: skip
+            message = str(waiting.get("message") or "").splitlines()[0][:200]
+            return f"{reason}: {message}" if message else reason
+        return str(reason)
+    if "running" in state:
+        if not containers[0].get("started", True):
+            return "starting (the startup probe, /health, has not passed yet)"
+        return "running, but /ready fails: the database is unreachable or not migrated"
+    if "terminated" in state:
+        return f"terminated ({(state['terminated'] or {}).get('reason')})"
+    return str(status.get("phase", "Pending"))
+
+
+def not_ready_reasons(pods: Sequence[Mapping[str, Any]], limit: int = 2) -> str:
+    """`pod: reason` for the first few API pods that are not ready (terminating ones aside)."""
+    reasons = [
+        f"{(p.get('metadata') or {}).get('name')}: {why_not_ready(p)}"
+        for p in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name")))
+        if not (p.get("metadata") or {}).get("deletionTimestamp") and not _pod_ready(p)
+    ]
+    return "; ".join(reasons[:limit])
+
+
+def ready_condition(
+    instance: Instance,
+    deployment: Mapping[str, Any] | None,
+    pods: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Ready=True when every wanted pod of the current revision is ready; when not, the message
+    says why, from the API pods (`pods`, observed only then)."""
     generation = instance.generation
     if not deployment:
         return make_condition(
@@ -75,11 +128,12 @@ def ready_condition(instance: Instance, deployment: Mapping[str, Any] | None) ->
             message=f"{ready}/{wanted} API pods are ready",
             observed_generation=generation,
         )
+    why = not_ready_reasons(pods)
     return make_condition(
         READY,
         "False",
         reason="ReplicasNotReady",
-        message=f"{ready}/{wanted} API pods are ready",
+        message=f"{ready}/{wanted} API pods are ready" + (f" ({why})" if why else ""),
         observed_generation=generation,
     )
 
@@ -165,6 +219,7 @@ def compute_status(
     error: str | None = None,
     applied: int = 0,
     backup: BackupObservation | None = None,
+    pods: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The fields of .status the core reconciliation owns; the rest of `previous` is untouched.
 
@@ -192,7 +247,7 @@ def compute_status(
         # Backups switched off: a stale verdict would keep alerting.
         stale = (BACKUP_HEALTHY, BACKUP_VERIFIED)
         conditions = [c for c in conditions if c.get("type") not in stale]
-    conditions = set_condition(conditions, ready_condition(instance, deployment), now=now)
+    conditions = set_condition(conditions, ready_condition(instance, deployment, pods), now=now)
     if children_synced:
         conditions = set_condition(
             conditions, reconciled_condition(instance, error, applied), now=now

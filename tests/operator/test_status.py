@@ -160,3 +160,59 @@ def test_verification_outcome_joins_status_backup_and_sets_backup_verified() -> 
     )
     assert find_condition(off["conditions"], "BackupVerified") is None
     assert "lastVerifiedTime" not in off["backup"]
+
+
+def _pod(name: str, *, ready: bool = False, **status: Any) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    return {"metadata": {"name": name}, "status": {"conditions": conditions, **status}}
+
+
+def _waiting(waiting: str, message: str = "", **last: Any) -> dict[str, Any]:
+    container: dict[str, Any] = {"state": {"waiting": {"reason": waiting, "message": message}}}
+    if last:
+        container["lastState"] = {"terminated": last}
+    return {"containerStatuses": [container]}
+
+
+def test_the_ready_condition_says_why_each_pod_is_not_ready() -> None:
+    pods = [
+        _pod("api-b", **_waiting("CrashLoopBackOff", "back-off 40s", exitCode=1, reason="Error")),
+        _pod("api-a", containerStatuses=[{"state": {"running": {}}, "started": True}]),
+        _pod("api-c", ready=True, containerStatuses=[{"state": {"running": {}}}]),
+    ]
+    status = compute_status(
+        make_instance(), previous={}, deployment=_deployment(3, 1), now="T", pods=pods
+    )
+    ready = find_condition(status["conditions"], "Ready")
+    assert ready is not None
+    assert ready["message"] == (
+        "1/3 API pods are ready (api-a: running, but /ready fails: the database is unreachable "
+        "or not migrated; api-b: CrashLoopBackOff (last exit code 1, Error))"
+    )
+    # The kubelet's growing back-off is left out: the next resync writes nothing new.
+    pods[0] = _pod(
+        "api-b", **_waiting("CrashLoopBackOff", "back-off 5m0s", exitCode=1, reason="Error")
+    )
+    again = compute_status(
+        make_instance(), previous=status, deployment=_deployment(3, 1), now="T", pods=pods
+    )
+    assert status_patch(status, again) == {}
+
+
+def test_a_missing_secret_and_an_unschedulable_pod_are_named() -> None:
+    missing = _pod("api-x", **_waiting("CreateContainerConfigError", 'secret "db" not found'))
+    unscheduled = _pod(
+        "api-y",
+        conditions=[
+            {"type": "PodScheduled", "status": "False", "message": "0/1 nodes: Insufficient cpu"}
+        ],
+    )
+    status = compute_status(
+        make_instance(), previous={}, deployment=_deployment(2, 0), now="T",
+        pods=[missing, unscheduled],
+    )  # fmt: skip
+    ready = find_condition(status["conditions"], "Ready")
+    assert ready is not None
+    message = ready["message"]
+    assert 'api-x: CreateContainerConfigError: secret "db" not found' in message
+    assert "api-y: not scheduled: 0/1 nodes: Insufficient cpu" in message
