@@ -24,6 +24,7 @@ from repairgpt_operator.failover import (
     FailoverState,
     ProbeResult,
     decide,
+    invalid_url_reason,
     probe_database,
 )
 from repairgpt_operator.kube import ApiError, Kube, resource_path
@@ -68,6 +69,12 @@ def probe_secret_database(
         url = read_secret_value(kube, namespace, ref)
     except (LookupError, ApiError, ValueError) as error:
         return ProbeResult(False, str(error))
+    reason = invalid_url_reason(url)
+    if reason is not None:
+        return ProbeResult(
+            False,
+            f"Secret {ref.secret_name} key {ref.key} is not a valid PostgreSQL URL: {reason}",
+        )
     return probe_database(url, timeout=timeout)
 
 

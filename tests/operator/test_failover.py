@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+import pytest
+
 from repairgpt_operator.failover import (
     Decision,
     FailoverState,
@@ -12,6 +14,7 @@ from repairgpt_operator.failover import (
     decide,
     libpq_url,
     probe_database,
+    scrub,
 )
 from tests.utils.servers import PostgresServer, free_port
 
@@ -123,3 +126,33 @@ def test_probe_answers_for_a_live_server_and_fails_fast_for_a_closed_port(
     assert not closed.ok
     assert closed.seconds < 5
     assert "s3cret" not in closed.error
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [
+        ("sk-live-4f9a8b7c6d5e", "sk-live-4f9a8b7c6d5e"),
+        ("postgres//repairgpt:hunter22@db:5432/app", "hunter22"),
+        ("postgresql://repairgpt:hunter22@127.0.0.1:99999/app", "hunter22"),
+        ("postgresql://repairgpt:hunter22@127.0.0.1:port/app", "hunter22"),
+    ],
+)
+def test_a_malformed_database_url_is_reported_without_its_value(value: str, secret: str) -> None:
+    result = probe_database(value, timeout=1)
+    assert not result.ok
+    assert "not a valid PostgreSQL URL" in result.error
+    assert secret not in result.error and value not in result.error
+
+
+def test_the_driver_error_of_a_well_formed_url_never_holds_its_password() -> None:
+    url = f"postgresql://repairgpt:hunter22@127.0.0.1:{free_port()}/app"
+    result = probe_database(url, timeout=1)
+    assert not result.ok and result.error
+    assert "hunter22" not in result.error and url not in result.error
+
+
+def test_scrub_removes_the_url_and_its_user_info() -> None:
+    url = "postgresql://alice:p%40ss@db:5432/app"
+    message = f"cannot connect with {url}; user alice:p%40ss, password p@ss"
+    scrubbed = scrub(message, url)
+    assert "p%40ss" not in scrubbed and "p@ss" not in scrubbed and url not in scrubbed
