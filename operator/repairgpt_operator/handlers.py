@@ -158,12 +158,28 @@ def _reconcile(body: Mapping[str, Any], trigger: str, *, compare: bool) -> Outco
 # --- framework tuning ---------------------------------------------------------------------------
 
 
-@kopf.on.startup()
-async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Tune kopf once: state in our own annotations, no peering, bounded watches."""
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+# kopf keeps its own state (handler progress, the last handled spec) in annotations under this
+# prefix, and leaves every annotation under it out of the old/new comparison. So it must not be
+# the prefix of the annotations that ask for an action (repairgpt.io/backup-now, failback): those
+# have to trigger an update at once, not wait for the next resync.
+KOPF_STATE_PREFIX = f"kopf.{GROUP}"
+# Where an earlier version of the operator kept kopf's state: removed when seen.
+LEGACY_KOPF_ANNOTATIONS = frozenset(
+    f"{GROUP}/{key}"
+    for key in (
+        "kopf-managed", "last-handled-configuration",
+        "reconcile-on-resume", "reconcile-on-create", "reconcile-on-update",
+    )
+)  # fmt: skip
+
+
+def tune(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings: state in annotations of our own, no peering, bounded watches."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=KOPF_STATE_PREFIX
+    )
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
+        prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # Events are posted by kube.post_event with domain reasons, not kopf's handler chatter.
@@ -180,6 +196,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         # Server-side filtering: only the operator's own children travel over the watches.
         settings.watching.label_selectors[kind.api_version, kind.plural] = selector
     settings.watching.label_selectors["batch/v1", "jobs"] = selector
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Tune kopf once and start the background loops."""
+    tune(settings)
     memo.background = [
         asyncio.create_task(_heartbeat(), name="heartbeat"),
         asyncio.create_task(_resync_forever(RESYNC_INTERVAL_SECONDS), name="resync"),
@@ -262,8 +284,12 @@ def remember_instance(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> No
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="reconcile-on-resume")
 @kopf.on.create(GROUP, VERSION, PLURAL, id="reconcile-on-create")
 @kopf.on.update(GROUP, VERSION, PLURAL, id="reconcile-on-update")
-def reconcile_on_change(body: kopf.Body, reason: Any, retry: int, **_: Any) -> None:
+def reconcile_on_change(
+    body: kopf.Body, reason: Any, retry: int, patch: kopf.Patch, **_: Any
+) -> None:
     """Apply the children of a new, changed or (on operator start) resumed instance."""
+    for key in LEGACY_KOPF_ANNOTATIONS & set(body.metadata.annotations):
+        patch.metadata.annotations[key] = None
     trigger = str(getattr(reason, "value", reason))
     # On resume most children already match: compare first, so a restart writes nothing.
     outcome = _reconcile(body, trigger, compare=trigger == "resume")

@@ -1,0 +1,47 @@
+"""kopf's settings: the annotations that ask for an action reach the update handler at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from repairgpt_operator.backup import BACKUP_NOW_ANNOTATION
+from repairgpt_operator.failover import FAILBACK_ANNOTATION
+from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
+
+
+def _essence(settings: kopf.OperatorSettings, annotations: dict[str, str]) -> dict[str, Any]:
+    body = kopf.Body(
+        {
+            "apiVersion": "repairgpt.io/v1alpha1",
+            "kind": "RepairGPTInstance",
+            "metadata": {"name": "r", "namespace": "n", "annotations": annotations},
+            "spec": {"image": "app:1"},
+        }
+    )
+    essence: dict[str, Any] = settings.persistence.diffbase_storage.build(body=body)
+    return essence
+
+
+def test_action_annotations_are_part_of_what_kopf_compares() -> None:
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    # An instance the operator has handled carries kopf's marker under kopf's own prefix.
+    handled = {f"{KOPF_STATE_PREFIX}/kopf-managed": "yes"}
+    before = _essence(settings, handled)
+    for annotation in (BACKUP_NOW_ANNOTATION, FAILBACK_ANNOTATION):
+        after = _essence(settings, {**handled, annotation: "t1"})
+        assert after != before, f"{annotation} would not trigger an update"
+        assert after["metadata"]["annotations"] == {annotation: "t1"}
+
+
+def test_kopfs_own_state_stays_out_of_the_comparison() -> None:
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    state = {
+        f"{KOPF_STATE_PREFIX}/kopf-managed": "yes",
+        f"{KOPF_STATE_PREFIX}/last-handled-configuration": "{}",
+        f"{KOPF_STATE_PREFIX}/reconcile-on-update": "{}",
+    }
+    assert "metadata" not in _essence(settings, state)
