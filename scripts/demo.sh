@@ -68,10 +68,11 @@ fi
 database_url="postgresql://repairgpt:$password@$host_ip:$pg_port/repairgpt"
 echo "    postgresql://repairgpt:***@$host_ip:$pg_port/repairgpt"
 
-app_image="$(kubectl get node repairgpt-node -o json | "$bin/python" -c '
+# The images dev-cluster built from the Dockerfiles and imported into the node.
+app_image="$("$bin/python" -c '
 import json, sys
-names = [n for i in json.load(sys.stdin)["status"]["images"] for n in i.get("names", [])]
-print(next(n for n in names if "/repairgpt-app:" in n))')"
+print(next(i for i in json.load(open(sys.argv[1]))["images"] if "/repairgpt-app:" in i))' \
+    "$cluster_dir/cluster.json")"
 operator_image="${app_image/repairgpt-app/repairgpt-operator}"
 
 say "Installing the operator from deploy/ with image $operator_image"
