@@ -327,13 +327,14 @@ def make_cgroup_root(root: str) -> None:
 
 
 def _cgroup_dirs(root: str) -> list[Path]:
+    """The node's cgroups in every hierarchy, deepest first (they vanish while we look: the
+    runtime removes a container's cgroup once it is gone, so walk without failing on that)."""
     found: list[Path] = []
     base = Path("/sys/fs/cgroup")
     for controller in sorted(base.iterdir()) if base.exists() else []:
         top = controller / root.lstrip("/")
         if top.is_dir() and not top.is_symlink():
-            found.extend(sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True))
-            found.append(top)
+            found.extend(Path(d) for d, _, _ in os.walk(top, topdown=False))
     return found
 
 
