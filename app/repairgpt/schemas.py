@@ -235,6 +235,6 @@ class HealthStatus(BaseModel):
 
 
 class ReadyStatus(BaseModel):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready"]
     checks: dict[str, str]
     guides: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.app.conftest import ADMIN_KEY, AppFactory, assert_problem, request_counts
-from tests.utils.servers import free_port
+from tests.utils.servers import PostgresServer, free_port
 
 
 def test_unknown_paths_wrong_methods_and_bad_input_are_problems(
@@ -162,3 +162,29 @@ def test_maintenance_mode_starts_without_touching_an_unreachable_database(
     )
     assert client.get("/health").status_code == 200
     assert_problem(client.get("/api/v1/guides", headers={"Accept": "application/json"}), 503)
+
+
+def test_a_pod_that_was_ready_stays_in_service_when_the_database_goes_away(
+    make_client: AppFactory,
+) -> None:
+    """Readiness gates a pod's first start (database reached and migrated), not the database's
+    later outages: those get a 503 problem per request while searches go on being answered."""
+    server = PostgresServer().init().start()
+    try:
+        server.create_database("gone")
+        client = make_client(database_url=server.url_for("gone"))
+        assert client.get("/ready").json()["status"] == "ready"
+        server.stop("immediate")
+
+        ready = client.get("/ready")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["database"].startswith("unreachable")
+        assert client.get("/api/v1/guides", params={"q": "battery"}).status_code == 200
+        assert_problem(client.get("/api/v1/guides/1"), 503)
+
+        # A pod that never reached its database is kept out of service.
+        fresh = make_client(database_url=server.url_for("gone"), auto_migrate=False)
+        assert_problem(fresh.get("/ready"), 503)
+    finally:
+        server.cleanup()

@@ -35,6 +35,8 @@ class AppContext:
     head_revision: str | None
     # PostgreSQL only: stores chat exchanges from the event loop (see chat_store).
     chat_store: ChatStore | None = None
+    # Set by the first /ready that found the database reachable and migrated (see ops.ready).
+    was_ready: bool = False
 
     @cached_property
     def chat_engine(self) -> Engine:

@@ -40,6 +40,9 @@ def _database_checks(context: AppContext) -> dict[str, str]:
     "/ready",
     response_model=ReadyStatus,
     summary="Readiness: database reachable and migrated (Redis is reported, not required)",
+    description="Not ready (503) until the database has been reached and migrated once. After "
+    "that, losing the database makes the API `degraded` (200): requests that need the database "
+    "get a 503 problem each, the rest are served, and the operator fails over to the replica.",
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
 async def ready(context: ContextDep) -> Response:
@@ -47,7 +50,13 @@ async def ready(context: ContextDep) -> Response:
     checks["redis"] = await context.redis.ping()
     guides = len(context.catalog.snapshot.index)
     if checks["database"] == "ok" and checks["migrations"] == "ok":
+        context.was_ready = True
         body = ReadyStatus(status="ready", checks=checks, guides=guides)
+        return Response(body.model_dump_json(), media_type="application/json")
+    if context.was_ready and checks["database"] != "ok":
+        # Taking every pod out of the Service when the shared database goes away would turn
+        # clear 503s into refused connections, for guide searches too, which need no database.
+        body = ReadyStatus(status="degraded", checks=checks, guides=guides)
         return Response(body.model_dump_json(), media_type="application/json")
     return problem_response(
         status=503,
