@@ -222,6 +222,21 @@ class Resources(CamelModel):
     )
 
 
+class RateLimit(CamelModel):
+    """Requests per client address that the API answers before 429 Too Many Requests."""
+
+    requests: int = Field(
+        default=120,
+        ge=0,
+        le=1_000_000,
+        description="RATE_LIMIT_REQUESTS: requests per client and window; 0 switches the limit "
+        "off.",
+    )
+    window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="RATE_LIMIT_WINDOW_SECONDS: the window."
+    )
+
+
 class AppConfig(CamelModel):
     """Non-secret settings of the API, delivered through the ConfigMap <name>-api."""
 
@@ -251,6 +266,10 @@ class AppConfig(CamelModel):
         max_length=64,
         description="CORS_ORIGINS: origins allowed to call the API from a browser, e.g. "
         "https://example.com.",
+    )
+    rate_limit: RateLimit = Field(
+        default_factory=RateLimit,
+        description="Per-client rate limit of the API (by client address).",
     )
 
 
@@ -676,10 +695,11 @@ class DatabaseStatus(CamelModel):
 class MaintenanceStatus(CamelModel):
     """Where the instance is in maintenance mode (the operator's memory of it)."""
 
-    phase: Literal["Off", "On", "Exiting"] = Field(
+    phase: Literal["Off", "Entering", "On", "Exiting"] = Field(
         default="Off",
-        description="Off; On (API held at 0, maintenance page served); Exiting (API scaled "
-        "back, the Service switches back once an API pod is ready).",
+        description="Off; Entering (the maintenance page starts, the API still serves); On "
+        "(API held at 0, maintenance page served); Exiting (API scaled back, the Service "
+        "switches back once an API pod is ready).",
     )
     previous_replicas: int | None = Field(
         default=None, description="API replicas when maintenance began, restored on exit."

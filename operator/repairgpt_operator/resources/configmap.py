@@ -20,6 +20,8 @@ def config_data(instance: Instance) -> dict[str, str]:
         "CORS_ORIGINS": ",".join(spec.config.cors_origins),
         "LLM_MODEL": spec.llm.model,
         "DATA_DIR": DATA_DIR,
+        "RATE_LIMIT_REQUESTS": str(spec.config.rate_limit.requests),
+        "RATE_LIMIT_WINDOW_SECONDS": str(spec.config.rate_limit.window_seconds),
     }
     if spec.llm.base_url:
         data["OPENAI_BASE_URL"] = spec.llm.base_url

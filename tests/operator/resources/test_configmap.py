@@ -44,3 +44,12 @@ def test_configmap_points_the_api_at_the_upload_bucket() -> None:
 def test_all_values_are_strings() -> None:
     data = build_configmap(example_instance("staging"))["data"]
     assert all(isinstance(value, str) for value in data.values())
+
+
+def test_the_rate_limit_of_the_spec_reaches_the_api() -> None:
+    default = build_configmap(make_instance())["data"]
+    assert (default["RATE_LIMIT_REQUESTS"], default["RATE_LIMIT_WINDOW_SECONDS"]) == ("120", "60")
+    data = build_configmap(
+        make_instance({"config": {"rateLimit": {"requests": 0, "windowSeconds": 10}}})
+    )["data"]
+    assert (data["RATE_LIMIT_REQUESTS"], data["RATE_LIMIT_WINDOW_SECONDS"]) == ("0", "10")
