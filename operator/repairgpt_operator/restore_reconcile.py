@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from repairgpt_operator.kube import ApiError, Kube
-from repairgpt_operator.ownership import child_name
+from repairgpt_operator.ownership import label_selector, selector_labels
 from repairgpt_operator.resources.restore_job import (
     RESTORE_CONTAINER,
     RestoreRequest,
@@ -96,8 +96,10 @@ def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> Res
                     namespace, running[0]["metadata"]["name"], RESTORE_CONTAINER
                 )
         elif instance is not None and restore.spec.maintenance:
-            api = kube.get("apps/v1", "Deployment", namespace, child_name(instance, "api"))
-            api_pods = int(((api or {}).get("status") or {}).get("replicas") or 0)
+            # The pods themselves, terminating ones included: the Deployment's count drops to 0
+            # as soon as they are asked to stop, while they may still be writing.
+            selector = label_selector(selector_labels(instance, "api"))
+            api_pods = len(kube.list("v1", "Pod", namespace, label_selector=selector))
     return RestoreView(
         restore=restore,
         status=status,
