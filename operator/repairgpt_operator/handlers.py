@@ -106,6 +106,7 @@ def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
 
 
 MAINTENANCE_EVENTS = {
+    "Entering": ("MaintenanceEntering", "maintenance mode on: starting the maintenance page"),
     "On": ("MaintenanceOn", "maintenance mode on: API scaled to 0, maintenance page served"),
     "Exiting": ("MaintenanceExiting", "maintenance mode off: scaling the API back"),
     "Off": ("MaintenanceOff", "the API is ready again; the Service points back at it"),
@@ -306,8 +307,12 @@ def _refresh_status(namespace: str, name: str, deployment: dict[str, Any]) -> No
     body = inventory.get(namespace, name)
     if body is None or body["metadata"].get("deletionTimestamp"):
         return
-    if ((body.get("status") or {}).get("maintenance") or {}).get("phase") == "Exiting":
-        # Leaving maintenance waits for a ready API pod: this may be the event it waits for.
+    if ((body.get("status") or {}).get("maintenance") or {}).get("phase") in (
+        "Entering",
+        "Exiting",
+    ):
+        # Entering waits for a ready maintenance pod, leaving for a ready API pod: this may be
+        # the event it waits for.
         _reconcile(body, "maintenance", compare=True)
         return
     outcome = refresh_status(kube.shared(), body, deployment, inventory=inventory)

@@ -1,8 +1,9 @@
 """Maintenance mode: the pure state machine and what each of its phases asks of the children.
 
-Off -> On when `spec.maintenance.enabled` turns true: the API is scaled to 0 (no app connection
-holds the database), the HPA and the PDB are removed, `<name>-maintenance` serves the maintenance
-page and the Service points at it. On -> Exiting when it turns false: the API gets its previous
+Off -> Entering when `spec.maintenance.enabled` turns true: `<name>-maintenance` starts while the
+API goes on serving. Entering -> On once a maintenance pod is ready: the Service points at it, the
+API is scaled to 0 (no app connection holds the database) and its HPA and PDB are removed. (An API
+that runs no pod goes straight to On.) On -> Exiting when it turns false: the API gets its previous
 replica count back (and its HPA and PDB), but the Service keeps pointing at the maintenance pod
 until an API pod is ready, so that there is never a moment without a backend. Exiting -> Off then
 points the Service back and removes the maintenance Deployment.
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-Phase = Literal["Off", "On", "Exiting"]
+Phase = Literal["Off", "Entering", "On", "Exiting"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
 
 
@@ -35,17 +36,28 @@ class ApiDeploymentState:
 
 
 def next_state(
-    state: MaintenanceState, *, enabled: bool, api: ApiDeploymentState | None
+    state: MaintenanceState,
+    *,
+    enabled: bool,
+    api: ApiDeploymentState | None,
+    page_ready: bool = False,
 ) -> MaintenanceState:
-    """The maintenance phase after looking at the spec and at the live API Deployment."""
+    """The maintenance phase after looking at the spec, the live API Deployment and whether a
+    maintenance pod is ready."""
     if enabled:
         if state.phase == "Off":
             # Remember what runs now (the HPA's choice included) to give it back on exit.
             previous = api.replicas if api is not None else None
-            return MaintenanceState("On", previous)
+            if not previous:
+                return MaintenanceState("On", previous)
+            return MaintenanceState("Entering", previous)
+        if state.phase == "Entering" and not page_ready:
+            # The Service switches only to a page that answers: never a moment without one.
+            return state
         return MaintenanceState("On", state.previous_replicas)
-    if state.phase == "Off":
-        return state
+    if state.phase in ("Off", "Entering"):
+        # Left before the page took over: the API never stopped serving.
+        return MaintenanceState()
     if api is not None and api.up_to_date and api.ready_replicas >= 1:
         return MaintenanceState()
     if state.phase == "On" and state.previous_replicas == 0:
@@ -77,6 +89,11 @@ def restore_replicas(state: MaintenanceState, *, autoscaling: bool, min_replicas
 def serves_maintenance_page(state: MaintenanceState) -> bool:
     """Whether the Service points at the maintenance Deployment."""
     return state.phase in ("On", "Exiting")
+
+
+def runs_maintenance_page(state: MaintenanceState) -> bool:
+    """Whether the maintenance Deployment exists (from entering until the API is back)."""
+    return state.phase != "Off"
 
 
 def keeps_api_guards(state: MaintenanceState) -> bool:

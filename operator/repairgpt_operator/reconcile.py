@@ -206,7 +206,16 @@ def advance_maintenance(
     if state.phase == "Off" and not enabled:
         return instance, body
     live = kube.get("apps/v1", "Deployment", instance.namespace, child_name(instance, "api"))
-    new_state = maintenance.next_state(state, enabled=enabled, api=api_deployment_state(live))
+    page_ready = False
+    if state.phase == "Entering":
+        page = kube.get(
+            "apps/v1", "Deployment", instance.namespace, child_name(instance, "maintenance")
+        )
+        page_state = api_deployment_state(page)
+        page_ready = page_state is not None and page_state.ready_replicas >= 1
+    new_state = maintenance.next_state(
+        state, enabled=enabled, api=api_deployment_state(live), page_ready=page_ready
+    )
     if new_state == state:
         return instance, body
     stored = kube.patch_instance_status(

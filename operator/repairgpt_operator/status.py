@@ -177,6 +177,15 @@ def maintenance_condition(instance: Instance) -> dict[str, Any]:
             f"maintenance page{held}",
             observed_generation=instance.generation,
         )
+    if state.phase == "Entering":
+        return make_condition(
+            MAINTENANCE,
+            "True",
+            reason="Entering",
+            message=f"{instance.name}-maintenance is starting; the API serves until its page is "
+            "ready, then the Service switches to it and the API is scaled to 0",
+            observed_generation=instance.generation,
+        )
     if state.phase == "Exiting":
         return make_condition(
             MAINTENANCE,

@@ -11,6 +11,7 @@ from repairgpt_operator.maintenance import (
     keeps_api_guards,
     next_state,
     restore_replicas,
+    runs_maintenance_page,
     serves_maintenance_page,
 )
 
@@ -18,8 +19,16 @@ RUNNING_FIVE = ApiDeploymentState(replicas=5, ready_replicas=5, up_to_date=True)
 HELD_AT_ZERO = ApiDeploymentState(replicas=0, ready_replicas=0, up_to_date=True)
 
 
-def test_entering_records_the_live_replica_count_and_holds_the_api_at_zero() -> None:
-    state = next_state(MaintenanceState(), enabled=True, api=RUNNING_FIVE)
+def test_entering_starts_the_page_while_the_api_serves_and_switches_once_it_is_ready() -> None:
+    entering = next_state(MaintenanceState(), enabled=True, api=RUNNING_FIVE)
+    assert entering == MaintenanceState("Entering", 5)
+    assert runs_maintenance_page(entering)
+    assert not serves_maintenance_page(entering)
+    assert keeps_api_guards(entering)
+    assert api_replicas(entering, spec_replicas=5, autoscaling=False) == 5
+    # Not before a maintenance pod is ready: the Service never points at nothing.
+    assert next_state(entering, enabled=True, api=RUNNING_FIVE) == entering
+    state = next_state(entering, enabled=True, api=RUNNING_FIVE, page_ready=True)
     assert state == MaintenanceState("On", 5)
     assert api_replicas(state, spec_replicas=2, autoscaling=False) == 0
     assert api_replicas(state, spec_replicas=2, autoscaling=True) == 0
@@ -71,3 +80,11 @@ def test_with_an_hpa_the_previous_count_is_restored_but_never_below_its_minimum(
     )
     with pytest.raises(ValueError):
         restore_replicas(MaintenanceState("Exiting", 7), autoscaling=False, min_replicas=1)
+
+
+def test_an_api_without_pods_enters_at_once_and_leaving_while_entering_changes_nothing() -> None:
+    assert next_state(MaintenanceState(), enabled=True, api=HELD_AT_ZERO) == MaintenanceState(
+        "On", 0
+    )
+    entering = MaintenanceState("Entering", 5)
+    assert next_state(entering, enabled=False, api=RUNNING_FIVE) == MaintenanceState()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from repairgpt_operator.maintenance import keeps_api_guards, serves_maintenance_page
+from repairgpt_operator.maintenance import keeps_api_guards, runs_maintenance_page
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, Component, child_name
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
 from repairgpt_operator.resources.configmap import build_configmap
@@ -71,7 +71,7 @@ def _hpa_wanted(instance: Instance) -> bool:
 
 
 def _maintenance_page_wanted(instance: Instance) -> bool:
-    return serves_maintenance_page(instance.state.maintenance)
+    return runs_maintenance_page(instance.state.maintenance)
 
 
 # In apply order: what the Deployment references exists before it.

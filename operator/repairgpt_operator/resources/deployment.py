@@ -69,6 +69,17 @@ def config_hash(instance: Instance) -> str:
     return hashlib.sha256(canonical).hexdigest()[:16]
 
 
+# Seconds a stopping pod keeps serving before its process is told to stop: kube-proxy drops it
+# from the Service's rules in that time, so no new connection meets a closed port.
+PRE_STOP_SLEEP_SECONDS = 5
+
+
+def pre_stop_lifecycle() -> dict[str, Any]:
+    """Keep serving while the endpoints catch up with a pod's termination (sleep action,
+    Kubernetes 1.30+: nothing is needed in the image)."""
+    return {"preStop": {"sleep": {"seconds": PRE_STOP_SLEEP_SECONDS}}}
+
+
 def restricted_container_security_context() -> dict[str, Any]:
     """The container side of the restricted Pod Security Standard, plus a read-only root."""
     return {
@@ -101,10 +112,12 @@ def api_container(instance: Instance) -> dict[str, Any]:
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": child_name(instance, "api")}}],
         "env": api_environment(instance),
+        # Probed often at start (the process serves /health within a few seconds), so that a
+        # new pod joins the Service about when it can: a failover or rollout waits on it.
         "startupProbe": {
             "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": 5,
-            "failureThreshold": 36,
+            "periodSeconds": 1,
+            "failureThreshold": 180,
         },
         "livenessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
@@ -114,7 +127,7 @@ def api_container(instance: Instance) -> dict[str, Any]:
         },
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": "http"},
-            "periodSeconds": 5,
+            "periodSeconds": 2,
             "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
@@ -122,6 +135,7 @@ def api_container(instance: Instance) -> dict[str, Any]:
             "requests": _resource_list(spec.resources.requests),
             "limits": _resource_list(spec.resources.limits),
         },
+        "lifecycle": pre_stop_lifecycle(),
         "securityContext": restricted_container_security_context(),
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},

@@ -7,6 +7,7 @@ from typing import Any
 from repairgpt_operator.ownership import child_metadata, common_labels, selector_labels
 from repairgpt_operator.resources.deployment import (
     API_PORT,
+    pre_stop_lifecycle,
     restricted_container_security_context,
     restricted_pod_security_context,
 )
@@ -34,11 +35,12 @@ def build_maintenance_deployment(instance: Instance) -> dict[str, Any]:
             {"name": "DATA_DIR", "value": "/tmp"},
         ],
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {**probe, "periodSeconds": 2, "failureThreshold": 3},
         "resources": {
             "requests": {"cpu": "50m", "memory": "128Mi"},
             "limits": {"cpu": "500m", "memory": "256Mi"},
         },
+        "lifecycle": pre_stop_lifecycle(),
         "securityContext": restricted_container_security_context(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }

@@ -121,3 +121,13 @@ def test_builder_returns_fresh_objects() -> None:
     first = build_deployment(instance)
     first["spec"]["template"]["metadata"]["labels"]["x"] = "y"
     assert "x" not in build_deployment(instance)["spec"]["template"]["metadata"]["labels"]
+
+
+def test_a_stopping_pod_keeps_serving_until_the_service_has_dropped_it() -> None:
+    container = _container(build_deployment(make_instance()))
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] >= 3
+    grace = build_deployment(make_instance())["spec"]["template"]["spec"][
+        "terminationGracePeriodSeconds"
+    ]
+    # The sleep and uvicorn's 20 s graceful shutdown both fit in the grace period.
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] + 20 <= grace
