@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from repairgpt_operator.crd import structural_schema
 from repairgpt_operator.spec import (
@@ -48,7 +48,15 @@ class RepairGPTRestoreSpec(CamelModel):
                     "rule": "self == oldSelf",
                     "message": "spec of a RepairGPTRestore is immutable; create a new restore",
                     "reason": "FieldValueForbidden",
-                }
+                },
+                {
+                    # Restoring under a live API would interleave its writes with the restore.
+                    "rule": "has(self.target) || self.maintenance",
+                    "message": "maintenance: false needs spec.target: a restore into the "
+                    "instance's own database must hold the API in maintenance mode",
+                    "fieldPath": ".maintenance",
+                    "reason": "FieldValueInvalid",
+                },
             ]
         }
     )
@@ -63,6 +71,8 @@ class RepairGPTRestoreSpec(CamelModel):
         default="latest",
         min_length=1,
         max_length=1024,
+        # It becomes an argument of `repairgpt backup restore`: nothing option-like.
+        pattern=r"^[^-\s][^\s]*$",
         description="`latest` or the key of a dump (as `repairgpt backup list` shows it).",
     )
     s3: BackupS3 | None = Field(
@@ -79,8 +89,18 @@ class RepairGPTRestoreSpec(CamelModel):
     )
     maintenance: bool = Field(
         default=True,
-        description="Hold the instance in maintenance mode while the restore runs.",
+        description="Hold the instance in maintenance mode while the restore runs; false only "
+        "with spec.target (another database).",
     )
+
+    @model_validator(mode="after")
+    def _own_database_needs_maintenance(self) -> RepairGPTRestoreSpec:
+        if self.target is None and not self.maintenance:
+            raise ValueError(
+                "maintenance: false needs spec.target: a restore into the instance's own "
+                "database must hold the API in maintenance mode"
+            )
+        return self
 
 
 class RepairGPTRestoreStatus(CamelModel):

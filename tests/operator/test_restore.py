@@ -89,7 +89,9 @@ def test_the_job_waits_until_maintenance_is_on_and_the_api_pods_are_gone() -> No
 
 
 def test_without_maintenance_the_job_starts_at_once() -> None:
-    plan = plan_restore(_view(_restore(maintenance=False), instance=_instance()), now=NOW)
+    other = {"secretName": "scratch-db", "key": "database-url"}
+    restore = _restore(maintenance=False, target=other)
+    plan = plan_restore(_view(restore, instance=_instance()), now=NOW)
     assert (plan.phase, plan.start_job, plan.hold) == ("Running", True, None)
 
 

@@ -55,3 +55,19 @@ def test_the_restore_example_is_a_valid_restore() -> None:
         True,
         True,
     )
+
+
+def test_a_restore_into_the_live_database_without_maintenance_is_refused() -> None:
+    with pytest.raises(ValueError, match="maintenance: false needs spec.target"):
+        RepairGPTRestoreSpec.model_validate({"instanceName": "shop", "maintenance": False})
+    other = {"secretName": "scratch-db", "key": "database-url"}
+    spec = RepairGPTRestoreSpec.model_validate(
+        {"instanceName": "shop", "maintenance": False, "target": other}
+    )
+    assert spec.target is not None and not spec.maintenance
+
+
+@pytest.mark.parametrize("backup", ["--target-url=postgresql://evil", "-x", "two words"])
+def test_an_option_like_backup_key_is_refused(backup: str) -> None:
+    with pytest.raises(ValueError, match="backup"):
+        RepairGPTRestoreSpec.model_validate({"instanceName": "shop", "backup": backup})
