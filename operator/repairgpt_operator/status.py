@@ -49,7 +49,8 @@ def _pod_ready(pod: Mapping[str, Any]) -> bool:
 
 def why_not_ready(pod: Mapping[str, Any]) -> str:
     """Why one API pod is not ready, in words that stay the same while the cause does (so that
-    a resync of a failing instance writes nothing new)."""
+    a resync of a failing instance writes nothing new: the kubelet's own messages change with
+    every back-off, and a crash loop alternates between waiting and running)."""
     status = pod.get("status") or {}
     scheduled: Mapping[str, Any] = next(
         (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
@@ -59,20 +60,22 @@ def why_not_ready(pod: Mapping[str, Any]) -> str:
     containers = status.get("containerStatuses") or []
     if not containers:
         return f"{status.get('phase', 'Pending')}"
-    state = containers[0].get("state") or {}
-    last = (containers[0].get("lastState") or {}).get("terminated") or {}
-    waiting = state.get("waiting")
-    if waiting:
-        reason = waiting.get("reason", "Waiting")
-        if reason == "CrashLoopBackOff" and last:
-            return f"CrashLoopBackOff (last exit code {last.get('exitCode')}, {last.get('reason')})"
-        if reason in ("CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff",
-                      "InvalidImageName", "CreateContainerError"):  # fmt: skip
-            message = str(waiting.get("message") or "").splitlines()[0][:200]
-            return f"{reason}: {message}" if message else reason
+    container = containers[0]
+    state = container.get("state") or {}
+    last = (container.get("lastState") or {}).get("terminated") or {}
+    waiting = state.get("waiting") or {}
+    reason = waiting.get("reason", "")
+    if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+        return f"the image {container.get('image', '')} cannot be pulled"
+    if reason in ("CreateContainerConfigError", "CreateContainerError"):
+        message = str(waiting.get("message") or "").splitlines()[0][:200]
+        return f"{reason}: {message}" if message else reason
+    if last and (reason == "CrashLoopBackOff" or int(container.get("restartCount") or 0) > 0):
+        return f"restarting (last exit code {last.get('exitCode')}, {last.get('reason')})"
+    if reason:
         return str(reason)
     if "running" in state:
-        if not containers[0].get("started", True):
+        if not container.get("started", True):
             return "starting (the startup probe, /health, has not passed yet)"
         return "running, but /ready fails: the database is unreachable or not migrated"
     if "terminated" in state:

@@ -187,7 +187,7 @@ def test_the_ready_condition_says_why_each_pod_is_not_ready() -> None:
     assert ready is not None
     assert ready["message"] == (
         "1/3 API pods are ready (api-a: running, but /ready fails: the database is unreachable "
-        "or not migrated; api-b: CrashLoopBackOff (last exit code 1, Error))"
+        "or not migrated; api-b: restarting (last exit code 1, Error))"
     )
     # The kubelet's growing back-off is left out: the next resync writes nothing new.
     pods[0] = _pod(

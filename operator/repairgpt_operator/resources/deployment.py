@@ -127,7 +127,7 @@ def api_container(instance: Instance) -> dict[str, Any]:
         },
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": "http"},
-            "periodSeconds": 2,
+            "periodSeconds": 5,
             "timeoutSeconds": 3,
             "failureThreshold": 3,
         },
