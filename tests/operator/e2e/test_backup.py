@@ -1,9 +1,8 @@
 """Scheduled and on-demand backups: the operator's CronJob and Jobs, and the status they lead to.
 
-The local control plane has no kubelet, so backup pods never run. Where a test needs a backup to
-happen, it does what the kubelet and the Job controller would do (tests/operator/e2e/kubelet.py):
-it runs the Job's command as a local process against a real PostgreSQL and moto's S3 server, and
-records the outcome in the pod's and the Job's status.
+The backup and verification Jobs run as real pods of the app image on the local cluster's node,
+against a real PostgreSQL and moto's S3 server that listen on the host end of the node's link;
+the Job controller reports how they ended, and the operator (a local process) reads that.
 """
 
 from __future__ import annotations
@@ -11,13 +10,22 @@ from __future__ import annotations
 import json
 import socket
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from tests.conftest import KubeCluster
-from tests.operator.e2e.backups import back_up, seed_database
+from tests.operator.e2e.backups import (
+    JOB_SECONDS,
+    SMALL_API,
+    back_up,
+    container_ends,
+    create_bucket,
+    job_pods,
+    seed_database,
+    wait_job_end,
+)
 from tests.operator.e2e.conftest import (
     REPO_ROOT,
     TEST_RESYNC_SECONDS,
@@ -25,15 +33,8 @@ from tests.operator.e2e.conftest import (
     apply_manifest,
     secret_manifest,
 )
-from tests.operator.e2e.kubelet import (
-    COMMAND_TIMEOUT_SECONDS,
-    CONVERGE_SECONDS,
-    finish_job,
-    report_container,
-    run_job_pod,
-    wait_job_started,
-)
 from tests.operator.e2e.observe import condition, get_json, list_json, wait_until
+from tests.utils.node import image
 from tests.utils.servers import PostgresServer, S3Server
 
 pytestmark = pytest.mark.cluster
@@ -42,26 +43,39 @@ BACKUP_SELECTOR = "app.kubernetes.io/component=backup"
 # Credentials of moto's S3 server (any value is accepted); distinctive, to search for leaks.
 ACCESS_KEY = "AKIABACKUPTESTKEY"
 SECRET_KEY = "backup-test-secret-value"
+# The operator's reaction to something it watches; generous, the machine is shared.
+CONVERGE_SECONDS = 60
+# An unreachable store fails a dump in seconds (the client does not retry for minutes).
+FAIL_FAST_SECONDS = 60
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _closed_port() -> int:
+def _closed_port(host: str) -> int:
+    """A port of `host` on which nothing listens (connections are refused)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
     return port
 
 
-def _instance(name: str, *, bucket: str, endpoint: str, suspend: bool = False) -> dict[str, Any]:
+def _instance(
+    name: str,
+    *,
+    bucket: str,
+    endpoint: str,
+    image: str = "ghcr.io/example/repairgpt-app:1.2.3",
+    suspend: bool = False,
+) -> dict[str, Any]:
+    """An instance whose backups go to `bucket` at `endpoint`. It serves no API pods: backups
+    need only its database Secret, and the node's CPU goes to the Jobs."""
     return {
         "apiVersion": "repairgpt.io/v1alpha1",
         "kind": "RepairGPTInstance",
         "metadata": {"name": name},
         "spec": {
-            "image": "ghcr.io/example/repairgpt-app:1.2.3",
+            "image": image,
+            "replicas": 0,
+            "autoscaling": {"enabled": False},
+            "resources": SMALL_API,
             "database": {"primary": {"secretName": f"{name}-db", "key": "database-url"}},
             "backup": {
                 "enabled": True,
@@ -113,6 +127,7 @@ def _backup_jobs(cluster: KubeCluster, namespace: str, token: str) -> list[dict[
 
 
 def _request_backup(cluster: KubeCluster, namespace: str, name: str, token: str) -> dict[str, Any]:
+    """Annotate backup-now; the one Job the operator starts for the token."""
     cluster.kubectl(
         "-n", namespace, "annotate", "--overwrite", "rgi", name, f"repairgpt.io/backup-now={token}"
     )
@@ -125,7 +140,7 @@ def _request_backup(cluster: KubeCluster, namespace: str, name: str, token: str)
     time.sleep(3 * TEST_RESYNC_SECONDS)
     jobs = _backup_jobs(cluster, namespace, token)
     assert len(jobs) == 1, [job["metadata"]["name"] for job in jobs]
-    return wait_job_started(cluster, namespace, jobs[0]["metadata"]["name"])
+    return jobs[0]
 
 
 def _backup_status(cluster: KubeCluster, namespace: str, name: str) -> dict[str, Any]:
@@ -147,6 +162,14 @@ def _wait_token_echo(cluster: KubeCluster, namespace: str, name: str, token: str
 
 def _events(cluster: KubeCluster, namespace: str, reason: str) -> list[dict[str, Any]]:
     return [e for e in list_json(cluster, namespace, "events") if e.get("reason") == reason]
+
+
+def _seconds(start: str, end: str) -> float:
+    """The time between two of the kubelet's timestamps."""
+    return (
+        datetime.strptime(end, "%Y-%m-%dT%H:%M:%SZ")
+        - datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ")
+    ).total_seconds()
 
 
 def test_backup_cronjob_has_the_schedule_command_and_secret_references(
@@ -199,51 +222,54 @@ def test_backup_cronjob_has_the_schedule_command_and_secret_references(
 
 
 def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
-    k8s_cluster: KubeCluster,
-    k8s_namespace: str,
+    node_cluster: KubeCluster,
+    node_namespace: str,
     operator: OperatorProcess,
-    postgres_server: PostgresServer,
-    postgres_url: str,
-    s3_server: S3Server,
-    s3_bucket: str,
+    pod_database: str,
+    pod_s3: S3Server,
 ) -> None:
-    postgres_server.psql("SELECT 1")
-    instance = _instance("shop", bucket=s3_bucket, endpoint=s3_server.endpoint_url)
-    _create(k8s_cluster, k8s_namespace, instance, postgres_url)
-    _cronjob(k8s_cluster, k8s_namespace, "shop")
+    cluster, namespace = node_cluster, node_namespace
+    bucket = create_bucket(pod_s3)
+    instance = _instance(
+        "shop", bucket=bucket, endpoint=pod_s3.endpoint_url, image=image(cluster, "repairgpt-app")
+    )
+    _create(cluster, namespace, instance, pod_database)
+    _cronjob(cluster, namespace, "shop")
 
-    job = _request_backup(k8s_cluster, k8s_namespace, "shop", "nightly-check-1")
+    job = _request_backup(cluster, namespace, "shop", "nightly-check-1")
     (owner,) = job["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"]) == ("RepairGPTInstance", "shop")
 
-    results = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
-    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    name = job["metadata"]["name"]
+    ended = wait_job_end(cluster, namespace, name)
+    assert ended["status"].get("succeeded") == 1, ended["status"]
+    # The dump ran, then the prune, in the same pod.
+    [dump] = container_ends(cluster, namespace, name, "backup")
+    [prune] = container_ends(cluster, namespace, name, "prune")
+    assert (dump["exitCode"], prune["exitCode"]) == (0, 0), (dump, prune)
     keys = [
-        item["Key"]
-        for item in s3_server.client().list_objects_v2(Bucket=s3_bucket).get("Contents", [])
+        item["Key"] for item in pod_s3.client().list_objects_v2(Bucket=bucket).get("Contents", [])
     ]
     assert any(key.startswith("db/") and key.endswith(".sql.gz") for key in keys), keys
-    report_container(k8s_cluster, k8s_namespace, job, results[0])
-    finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
 
-    stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "nightly-check-1")
+    stored = _wait_token_echo(cluster, namespace, "shop", "nightly-check-1")
     backup = stored["status"]["backup"]
     assert backup["lastSuccessfulTime"]
     assert backup["lastScheduleTime"]
     assert "lastError" not in backup
     dump_key = next(key for key in keys if key.endswith(".sql.gz"))
-    assert backup["lastLocation"] == f"s3://{s3_bucket}/{dump_key}"
-    head = s3_server.client().head_object(Bucket=s3_bucket, Key=dump_key)
+    assert backup["lastLocation"] == f"s3://{bucket}/{dump_key}"
+    head = pod_s3.client().head_object(Bucket=bucket, Key=dump_key)
     assert backup["lastSizeBytes"] == head["ContentLength"]
     healthy = condition(stored, "BackupHealthy")
     assert healthy is not None and healthy["status"] == "True", healthy
     wait_until(
-        lambda: _events(k8s_cluster, k8s_namespace, "BackupSucceeded"),
+        lambda: _events(cluster, namespace, "BackupSucceeded"),
         timeout=CONVERGE_SECONDS,
         what="a BackupSucceeded event",
     )
     metric = "repairgpt_operator_backup_last_success_timestamp_seconds"
-    labels = f'{{name="shop",namespace="{k8s_namespace}"}}'
+    labels = f'{{name="shop",namespace="{namespace}"}}'
     samples = [
         float(line.rpartition(" ")[2])
         for line in operator.get("/metrics")[1].splitlines()
@@ -252,41 +278,54 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
     assert samples and samples[0] > 0, samples
     assert operator.metric("repairgpt_operator_backup_job_duration_seconds_count") >= 1
     size = operator.metric(
-        "repairgpt_operator_backup_last_size_bytes", namespace=k8s_namespace, name="shop"
+        "repairgpt_operator_backup_last_size_bytes", namespace=namespace, name="shop"
     )
     assert size == head["ContentLength"]
     # The echoed token starts nothing new.
     time.sleep(2 * TEST_RESYNC_SECONDS)
-    assert len(list_json(k8s_cluster, k8s_namespace, "jobs", BACKUP_SELECTOR)) == 1
+    assert len(list_json(cluster, namespace, "jobs", BACKUP_SELECTOR)) == 1
 
 
 def test_unreachable_s3_fails_the_backup_and_makes_it_unhealthy(
-    k8s_cluster: KubeCluster,
-    k8s_namespace: str,
+    node_cluster: KubeCluster,
+    node_namespace: str,
     operator: OperatorProcess,
-    postgres_server: PostgresServer,
-    postgres_url: str,
+    pod_database: str,
 ) -> None:
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
-    instance = _instance("shop", bucket="shop-backups", endpoint=endpoint)
-    _create(k8s_cluster, k8s_namespace, instance, postgres_url)
-    _cronjob(k8s_cluster, k8s_namespace, "shop")
+    cluster, namespace = node_cluster, node_namespace
+    host = cluster.node.network.host_ip
+    endpoint = f"http://{host}:{_closed_port(host)}"
+    instance = _instance(
+        "shop", bucket="shop-backups", endpoint=endpoint, image=image(cluster, "repairgpt-app")
+    )
+    _create(cluster, namespace, instance, pod_database)
+    _cronjob(cluster, namespace, "shop")
 
-    job = _request_backup(k8s_cluster, k8s_namespace, "shop", "after-upgrade")
-    started = time.monotonic()
-    results = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
-    assert len(results) == 1, "the prune must not run after a failed dump"
-    assert results[0].returncode != 0
-    assert "error" in results[0].stderr
-    assert time.monotonic() - started < COMMAND_TIMEOUT_SECONDS
-    report_container(k8s_cluster, k8s_namespace, job, results[0])
-    finish_job(k8s_cluster, k8s_namespace, job, succeeded=False)
+    job = _request_backup(cluster, namespace, "shop", "after-upgrade")
+    name = job["metadata"]["name"]
+    # backoffLimit 2: three pods fail, one after another, before the Job does.
+    ended = wait_job_end(cluster, namespace, name, timeout=2 * JOB_SECONDS)
+    assert ended["status"].get("failed", 0) >= 1, ended["status"]
+    dumps = container_ends(cluster, namespace, name, "backup")
+    assert dumps and all(d["exitCode"] != 0 for d in dumps), dumps
+    assert not container_ends(cluster, namespace, name, "prune"), (
+        "the prune must not run after a failed dump"
+    )
+    for dump in dumps:
+        assert _seconds(dump["startedAt"], dump["finishedAt"]) < FAIL_FAST_SECONDS, dump
+    # The termination message is the tail of the dump's log (FallbackToLogsOnError).
+    cli_errors = {
+        line.strip().removeprefix("repairgpt backup: error:").strip()
+        for dump in dumps
+        for line in dump.get("message", "").splitlines()
+        if line.strip().startswith("repairgpt backup: error:")
+    }
+    assert cli_errors, [d.get("message") for d in dumps]
 
-    stored = _wait_token_echo(k8s_cluster, k8s_namespace, "shop", "after-upgrade")
+    stored = _wait_token_echo(cluster, namespace, "shop", "after-upgrade")
     backup = stored["status"]["backup"]
-    cli_error = results[0].stderr.strip().splitlines()[-1]
-    assert cli_error.startswith("repairgpt backup: error:")
-    assert backup["lastError"] == cli_error.removeprefix("repairgpt backup: error:").strip()
+    # The error line of the command, as one of the failed pods reported it.
+    assert backup["lastError"] in cli_errors, (backup["lastError"], cli_errors)
     assert endpoint in backup["lastError"] or "S3" in backup["lastError"]
     assert backup["lastFailureTime"]
     healthy = condition(stored, "BackupHealthy")
@@ -294,11 +333,12 @@ def test_unreachable_s3_fails_the_backup_and_makes_it_unhealthy(
     assert (healthy["status"], healthy["reason"]) == ("False", "BackupFailed")
     assert backup["lastError"] in healthy["message"]
     [event] = wait_until(
-        lambda: _events(k8s_cluster, k8s_namespace, "BackupFailed"),
+        lambda: _events(cluster, namespace, "BackupFailed"),
         timeout=CONVERGE_SECONDS,
         what="a BackupFailed event",
     )
     assert event["type"] == "Warning"
+    assert all(pod["status"]["phase"] == "Failed" for pod in job_pods(cluster, namespace, name))
 
 
 def test_restore_crd_is_served_and_its_spec_cannot_change(
@@ -339,29 +379,32 @@ def test_restore_crd_is_served_and_its_spec_cannot_change(
 
 
 def test_a_verification_job_restores_the_newest_backup_and_sets_backup_verified(
-    k8s_cluster: KubeCluster,
-    k8s_namespace: str,
+    node_cluster: KubeCluster,
+    node_namespace: str,
     operator: OperatorProcess,
-    postgres_server: PostgresServer,
-    postgres_url: str,
-    s3_server: S3Server,
-    s3_bucket: str,
+    pod_postgres: PostgresServer,
+    pod_database: str,
+    pod_s3: S3Server,
 ) -> None:
-    source = seed_database(postgres_server)
-    back_up(source, s3_bucket, s3_server, postgres_server)
-    instance = _instance("shop", bucket=s3_bucket, endpoint=s3_server.endpoint_url)
+    cluster, namespace = node_cluster, node_namespace
+    bucket = create_bucket(pod_s3)
+    source = seed_database(pod_postgres)
+    back_up(source, bucket, pod_s3, pod_postgres)
+    instance = _instance(
+        "shop", bucket=bucket, endpoint=pod_s3.endpoint_url, image=image(cluster, "repairgpt-app")
+    )
     instance["spec"]["backup"]["verify"] = {"enabled": True, "schedule": "30 4 * * *"}
     # The throwaway database is created on the server of the primary's Secret.
-    _create(k8s_cluster, k8s_namespace, instance, postgres_url)
+    _create(cluster, namespace, instance, pod_database)
     cronjob = wait_until(
-        lambda: get_json(k8s_cluster, k8s_namespace, "cronjob", "shop-verify"),
+        lambda: get_json(cluster, namespace, "cronjob", "shop-verify"),
         timeout=CONVERGE_SECONDS,
         what="cronjob/shop-verify",
     )
     assert cronjob["spec"]["schedule"] == "30 4 * * *"
     stored = wait_until(
         lambda: (lambda o: o if condition(o, "BackupVerified") else None)(
-            get_json(k8s_cluster, k8s_namespace, "rgi", "shop")
+            get_json(cluster, namespace, "rgi", "shop")
         ),
         timeout=CONVERGE_SECONDS,
         what="a BackupVerified condition",
@@ -370,31 +413,30 @@ def test_a_verification_job_restores_the_newest_backup_and_sets_backup_verified(
     assert awaiting is not None and awaiting["reason"] == "AwaitingVerification"
 
     # What the CronJob controller does on schedule: a Job from the jobTemplate.
-    k8s_cluster.kubectl(
-        "-n", k8s_namespace, "create", "job", "--from=cronjob/shop-verify", "shop-verify-manual"
+    cluster.kubectl(
+        "-n", namespace, "create", "job", "--from=cronjob/shop-verify", "shop-verify-manual"
     )
-    job = wait_job_started(k8s_cluster, k8s_namespace, "shop-verify-manual")
-    [result] = run_job_pod(k8s_cluster, k8s_namespace, job, postgres_server)
-    assert result.returncode == 0, result.stderr[-2000:]
-    report_container(k8s_cluster, k8s_namespace, job, result, container="verify")
-    finish_job(k8s_cluster, k8s_namespace, job, succeeded=True)
+    ended = wait_job_end(cluster, namespace, "shop-verify-manual")
+    assert ended["status"].get("succeeded") == 1, ended["status"]
+    [verified_run] = container_ends(cluster, namespace, "shop-verify-manual", "verify")
+    assert verified_run["exitCode"] == 0, verified_run
 
     verified = wait_until(
         lambda: (lambda o: o if (condition(o, "BackupVerified") or {}).get("status") == "True"
-                 else None)(get_json(k8s_cluster, k8s_namespace, "rgi", "shop")),
+                 else None)(get_json(cluster, namespace, "rgi", "shop")),
         timeout=CONVERGE_SECONDS,
         what="BackupVerified=True",
     )  # fmt: skip
     backup = verified["status"]["backup"]
     assert backup["lastVerifiedTime"]
-    assert backup["lastVerifiedLocation"].startswith(f"s3://{s3_bucket}/db/")
+    assert backup["lastVerifiedLocation"].startswith(f"s3://{bucket}/db/")
     # The throwaway database is gone again.
-    databases = postgres_server.psql("SELECT datname FROM pg_database").split()
+    databases = pod_postgres.psql("SELECT datname FROM pg_database").split()
     assert not [d for d in databases if d.startswith("repairgpt_verify_")], databases
     wait_until(
-        lambda: _events(k8s_cluster, k8s_namespace, "BackupVerified"),
+        lambda: _events(cluster, namespace, "BackupVerified"),
         timeout=CONVERGE_SECONDS,
         what="a BackupVerified event",
     )
     metric = "repairgpt_operator_backup_last_verified_timestamp_seconds"
-    assert operator.metric(metric, namespace=k8s_namespace, name="shop") > 0
+    assert operator.metric(metric, namespace=namespace, name="shop") > 0
