@@ -40,24 +40,13 @@ from kubernetes import watch as k8s_watch  # noqa: E402
 
 import devcluster  # noqa: E402
 from tests.conftest import KubeCluster  # noqa: E402
-from tests.utils.node import apply, image, operator_manifests, service_url  # noqa: E402
+from tests.utils.node import apply, image, operator_manifests, service_url, wait_for  # noqa: E402
 from tests.utils.servers import PostgresServer  # noqa: E402
 from tests.utils.service_load import ServiceLoad  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results" / "node.json"
 SMALL = {"requests": {"cpu": "100m", "memory": "160Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
 PROBE_INTERVAL, FAILURE_THRESHOLD = 2, 3
-
-
-def wait_for(check: Any, *, timeout: float, what: str, every: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"no {what} after {timeout:.0f} s")
-        time.sleep(every)
 
 
 def percentile(values: list[float], q: float) -> float:

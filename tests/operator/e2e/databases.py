@@ -1,10 +1,15 @@
-"""A real PostgreSQL primary with its streaming replica, and the instances that point at them."""
+"""A real PostgreSQL primary with its streaming replica, the instances that point at them, and a
+schema migration held open."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import psycopg
 
 from tests.utils.servers import PostgresServer
 
@@ -91,3 +96,13 @@ def instance_manifest(name: str, **spec: Any) -> dict[str, Any]:
             **spec,
         },
     }
+
+
+@contextmanager
+def schema_migration_in_progress(database_url: str) -> Iterator[None]:
+    """Hold the schema's version table as a migration still running would: API pods that start
+    meanwhile wait in their start-up migration, running but not ready, until it is released."""
+    with psycopg.connect(database_url, connect_timeout=10) as connection:
+        connection.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        yield
+        connection.rollback()

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.conftest import KubeCluster
 from tests.operator.e2e.conftest import OperatorProcess, secret_manifest
-from tests.operator.e2e.databases import SECRET_KEY, instance_manifest
+from tests.operator.e2e.databases import SECRET_KEY, instance_manifest, schema_migration_in_progress
 from tests.operator.e2e.observe import condition, get_json, is_reconciled, list_json, wait_until
 from tests.utils.node import apply, http, image, ready_pods, service_url
 
@@ -156,16 +153,6 @@ def _serves_the_api(cluster: KubeCluster, namespace: str) -> bool:
     return code == 200 and isinstance(body, dict) and body.get("status") == "ready"
 
 
-@contextmanager
-def _schema_migration_in_progress(database_url: str) -> Iterator[None]:
-    """Hold the schema's version table as a migration still running would: API pods that start
-    meanwhile wait in their start-up migration, running but not ready, until it is released."""
-    with psycopg.connect(database_url, connect_timeout=10) as connection:
-        connection.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
-        yield
-        connection.rollback()
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_maintenance_on_and_off_restores_exactly_the_previous_state(
     node_cluster: KubeCluster,
@@ -281,7 +268,7 @@ def test_maintenance_on_and_off_restores_exactly_the_previous_state(
 
     # Off while the database work is not quite done: the API comes back, but its pods wait for
     # the schema, and the Service waits for a ready API pod.
-    with _schema_migration_in_progress(pod_database):
+    with schema_migration_in_progress(pod_database):
         _set_maintenance(cluster, namespace, False)
         exiting = wait_until(
             lambda: (

@@ -8,16 +8,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 
 from tests.conftest import KubeCluster
 from tests.operator.e2e.conftest import REPO_ROOT, OperatorProcess
+from tests.operator.e2e.databases import schema_migration_in_progress
 from tests.operator.e2e.observe import condition, get_json, is_reconciled, list_json, wait_until
 from tests.utils.node import apply, image
 
@@ -98,16 +97,6 @@ def _migrate(database_url: str) -> None:
         capture_output=True,
         timeout=120,
     )
-
-
-@contextmanager
-def _schema_migration_in_progress(database_url: str) -> Iterator[None]:
-    """Hold the schema's version table as a migration still running would: API pods that start
-    meanwhile wait in their start-up migration, running but not ready, until it is released."""
-    with psycopg.connect(database_url, connect_timeout=10) as connection:
-        connection.execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
-        yield
-        connection.rollback()
 
 
 EXPECTED_KINDS = {
@@ -324,7 +313,7 @@ def test_status_follows_the_deployment(
     from readiness until it ends."""
     cluster, namespace = node_cluster, node_namespace
     _migrate(pod_database)
-    with _schema_migration_in_progress(pod_database):
+    with schema_migration_in_progress(pod_database):
         apply(cluster, namespace, _example_on_the_node(cluster, "minimal", pod_database))
         _wait_reconciled(cluster, namespace, "repairgpt")
         cluster.kubectl(
