@@ -70,13 +70,17 @@ def why_not_ready(pod: Mapping[str, Any]) -> str:
     if reason in ("CreateContainerConfigError", "CreateContainerError"):
         message = str(waiting.get("message") or "").splitlines()[0][:200]
         return f"{reason}: {message}" if message else reason
-    if last and (reason == "CrashLoopBackOff" or int(container.get("restartCount") or 0) > 0):
-        return f"restarting (last exit code {last.get('exitCode')}, {last.get('reason')})"
+    restarting = f"restarting (last exit code {last.get('exitCode')}, {last.get('reason')})"
+    if reason == "CrashLoopBackOff" and last:
+        return restarting
     if reason:
         return str(reason)
     if "running" in state:
         if not container.get("started", True):
-            return "starting (the startup probe, /health, has not passed yet)"
+            # Between two crashes of a crash loop the container runs, not yet started.
+            return (
+                restarting if last else "starting (the startup probe, /health, has not passed yet)"
+            )
         return "running, but /ready fails: the database is unreachable or not migrated"
     if "terminated" in state:
         return f"terminated ({(state['terminated'] or {}).get('reason')})"

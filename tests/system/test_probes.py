@@ -200,7 +200,7 @@ def test_a_wrong_database_url_keeps_the_pods_unready_and_the_status_says_why_wit
     def why() -> str | None:
         assert not ready_pods(cluster, namespace, selector), "an API pod is Ready"
         message = ready_message(cluster, namespace, name)
-        reasons = ("CrashLoopBackOff (last exit code", READY_FAILS)
+        reasons = ("restarting (last exit code", READY_FAILS)
         return message if any(r in message for r in reasons) else None
 
     message = wait_for(why, timeout=READY_TIMEOUT, what="the Ready condition to say why")

@@ -113,11 +113,13 @@ def api_container(instance: Instance) -> dict[str, Any]:
         "envFrom": [{"configMapRef": {"name": child_name(instance, "api")}}],
         "env": api_environment(instance),
         # Probed often at start (the process serves /health within a few seconds), so that a
-        # new pod joins the Service about when it can: a failover or rollout waits on it.
+        # new pod joins the Service about when it can: a failover or rollout waits on it. Not
+        # every second: each failure is a kubelet Event, and past 25 Events of one pod the
+        # kubelet drops the rest for minutes (readiness failures included).
         "startupProbe": {
             "httpGet": {"path": "/health", "port": "http"},
-            "periodSeconds": 1,
-            "failureThreshold": 180,
+            "periodSeconds": 2,
+            "failureThreshold": 90,
         },
         "livenessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
