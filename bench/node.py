@@ -60,6 +60,7 @@ class PodClock:
     def __init__(self, api: k8s_client.CoreV1Api, namespace: str, selector: str) -> None:
         self.created: dict[str, float] = {}
         self.ready: dict[str, float] = {}
+        self._stopped = False
         self._watch = k8s_watch.Watch()
         self._thread = threading.Thread(
             target=self._run, args=(api, namespace, selector), daemon=True
@@ -67,6 +68,13 @@ class PodClock:
         self._thread.start()
 
     def _run(self, api: k8s_client.CoreV1Api, namespace: str, selector: str) -> None:
+        try:
+            self._follow(api, namespace, selector)
+        except Exception:  # noqa: BLE001 - stop() closes the stream under the watch
+            if not self._stopped:
+                raise
+
+    def _follow(self, api: k8s_client.CoreV1Api, namespace: str, selector: str) -> None:
         for event in self._watch.stream(
             api.list_namespaced_pod, namespace, label_selector=selector, timeout_seconds=3600
         ):
@@ -85,6 +93,7 @@ class PodClock:
         return None
 
     def stop(self) -> None:
+        self._stopped = True
         self._watch.stop()
 
 
@@ -172,18 +181,16 @@ def maintenance_switches(cluster: KubeCluster, namespace: str, app: str) -> dict
             patched = time.monotonic() - started
             body = json.dumps({"spec": {"maintenance": {"enabled": state}}})
             cluster.kubectl("-n", namespace, "patch", "rgi", "maint", "--type=merge", "-p", body)
+            # Entering keeps the API serving until the page is ready: wait for the phase.
             wait_for(
                 lambda s=state: (  # type: ignore[misc]
-                    (st := rgi(cluster, namespace, "maint").get("status") or {})
-                    and any(
-                        c["type"] == "Maintenance" and c["status"] == str(s)
-                        for c in st.get("conditions") or []
-                    )
+                    ((rgi(cluster, namespace, "maint").get("status") or {}).get("maintenance")
+                     or {}).get("phase", "Off") == ("On" if s else "Off")
                     and (s or is_ready(cluster, namespace, "maint"))
                 ),
                 timeout=300,
                 what=f"maintenance {state}",
-            )
+            )  # fmt: skip
             time.sleep(4)
         counts = load.stop()
         switched = first_after(counts.timeline, patched, expect)

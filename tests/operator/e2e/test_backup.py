@@ -282,7 +282,11 @@ def test_backup_now_runs_one_job_and_reports_a_healthy_backup(
         if line.startswith(metric + labels)
     ]
     assert samples and samples[0] > 0, samples
-    assert operator.metric("repairgpt_operator_backup_job_duration_seconds_count") >= 1
+    wait_until(
+        lambda: operator.metric("repairgpt_operator_backup_job_duration_seconds_count") >= 1,
+        timeout=15,
+        what="the backup Job's duration in repairgpt_operator_backup_job_duration_seconds",
+    )
     size = operator.metric(
         "repairgpt_operator_backup_last_size_bytes", namespace=namespace, name="shop"
     )
