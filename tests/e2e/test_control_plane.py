@@ -58,7 +58,7 @@ def test_deployment_controller_creates_a_replicaset(
 
     replicasets: Any = eventually(replicaset_of_web, what="the ReplicaSet of deployment web")
     assert replicasets[0]["spec"]["replicas"] == 2
-    # The ReplicaSet controller is real too: it creates the Pods (which stay Pending: no kubelet).
+    # The ReplicaSet controller is real too: it creates the Pods.
     eventually(
         lambda: len(get_json(k8s_cluster, "-n", k8s_namespace, "pods")["items"]) == 2,
         what="two pods",

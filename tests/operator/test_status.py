@@ -197,12 +197,16 @@ def test_the_ready_condition_says_why_each_pod_is_not_ready() -> None:
         "restartCount": 4,
         "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}},
     }
-    for pods[0] in (
+    for api_b in (
         _pod("api-b", **_waiting("CrashLoopBackOff", "back-off 5m0s", exitCode=1, reason="Error")),
         _pod("api-b", containerStatuses=[between_crashes]),
     ):
         again = compute_status(
-            make_instance(), previous=status, deployment=_deployment(3, 1), now="T", pods=pods
+            make_instance(),
+            previous=status,
+            deployment=_deployment(3, 1),
+            now="T",
+            pods=[api_b, *pods[1:]],
         )
         assert status_patch(status, again) == {}
 

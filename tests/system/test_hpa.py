@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from tests.conftest import KubeCluster
+from tests.utils.instances import instance_documents
 from tests.utils.node import apply, get, image, ready_pods, service_url, wait_for
 
 NAME = "autoscaled"
@@ -104,35 +105,6 @@ print(json.dumps(outcomes))
 """
 
 
-def instance_documents(app_image: str, database_url: str) -> list[dict[str, Any]]:
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "db"},
-            "type": "Opaque",
-            "stringData": {"database-url": database_url},
-        },
-        {
-            "apiVersion": "repairgpt.io/v1alpha1",
-            "kind": "RepairGPTInstance",
-            "metadata": {"name": NAME},
-            "spec": {
-                "image": app_image,
-                "resources": RESOURCES,
-                "database": {"primary": {"secretName": "db"}},
-                "autoscaling": {
-                    "enabled": True,
-                    "minReplicas": 1,
-                    "maxReplicas": 3,
-                    "targetCPUUtilizationPercentage": TARGET_CPU_PERCENT,
-                    "targetMemoryUtilizationPercentage": 100,
-                },
-            },
-        },
-    ]
-
-
 def utilization(hpa: dict[str, Any] | None, resource: str) -> int | None:
     for metric in ((hpa or {}).get("status") or {}).get("currentMetrics") or []:
         if metric.get("type") == "Resource" and metric["resource"]["name"] == resource:
@@ -159,7 +131,20 @@ def test_the_api_scales_out_under_load_and_back_in_when_it_stops(
     node_cluster: KubeCluster, node_namespace: str, operator_pod: str, pod_database: str
 ) -> None:
     cluster, namespace = node_cluster, node_namespace
-    apply(cluster, namespace, instance_documents(image(cluster, "repairgpt-app"), pod_database))
+    documents = instance_documents(
+        NAME,
+        image=image(cluster, "repairgpt-app"),
+        database_url=pod_database,
+        resources=RESOURCES,
+        autoscaling={
+            "enabled": True,
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "targetCPUUtilizationPercentage": TARGET_CPU_PERCENT,
+            "targetMemoryUtilizationPercentage": 100,
+        },
+    )
+    apply(cluster, namespace, documents)
     wait_for(
         lambda: len(ready_pods(cluster, namespace, SELECTOR)) == 1,
         timeout=180,
