@@ -31,6 +31,7 @@ from repairgpt.core.db import (
 )
 from repairgpt.core.logging import configure_logging
 from repairgpt.core.metrics import HttpMetrics
+from repairgpt.core.reads import ReadRouter
 from repairgpt.services.answer import build_engine as build_answer_engine
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
@@ -50,6 +51,8 @@ def build_context(settings: Settings) -> AppContext:
     """Create the long-lived objects; nothing here touches the network or the database yet."""
     engine = build_engine(settings.sqlalchemy_url)
     session_factory = build_session_factory(engine)
+    replica_url = settings.replica_sqlalchemy_url
+    replica_engine = build_engine(replica_url) if replica_url else None
     redis = RedisLink(settings.redis_url)
     return AppContext(
         settings=settings,
@@ -79,6 +82,11 @@ def build_context(settings: Settings) -> AppContext:
         ),
         metrics=HttpMetrics(),
         head_revision=head_revision(),
+        reads=ReadRouter(
+            session_factory,
+            build_session_factory(replica_engine) if replica_engine is not None else None,
+        ),
+        replica_engine=replica_engine,
         chat_store=(
             ChatStore(engine, size=CHAT_STORE_CONNECTIONS)
             if engine.dialect.name == "postgresql" and not settings.read_only_mode
@@ -157,6 +165,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 await context.chat_store.close()
             await context.redis.close()
             context.engine.dispose()
+            if context.replica_engine is not None:
+                context.replica_engine.dispose()
 
     app = FastAPI(
         title="RepairGPT API",

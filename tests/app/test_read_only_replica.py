@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +88,58 @@ def test_the_api_on_the_replica_reads_and_chats_but_refuses_every_write(
     assert "ERROR:" not in replica_log, f"a write reached the replica:\n{replica_log[-2000:]}"
     assert _count(databases, "repair_guides") == guides_before
     assert primary_app.get(f"/api/v1/guides/{guide_id}").json()["title"] != "Renamed"
+
+
+@pytest.fixture
+def killable_databases() -> Iterator[PrimaryAndReplica]:
+    pair = PrimaryAndReplica().start()
+    try:
+        yield pair
+    finally:
+        pair.cleanup()
+
+
+def test_reads_are_served_from_the_replica_while_the_primary_is_down(
+    make_client: AppFactory, killable_databases: PrimaryAndReplica
+) -> None:
+    pair = killable_databases
+    client = make_client(database_url=pair.primary_url, database_replica_url=pair.replica_url)
+    without_replica = make_client(database_url=pair.primary_url)
+    router = client.app.state.context.reads  # type: ignore[attr-defined]
+    router.retry_seconds = 1.0
+    chat = client.post("/api/v1/chat/sessions").json()
+    chat_headers = {"Authorization": f"Bearer {chat['token']}"}
+    guide_id = client.get("/api/v1/guides", params={"q": "battery"}).json()["data"][0]["id"]
+    guide = client.get(f"/api/v1/guides/{guide_id}").json()
+    device_id = guide["device"]["id"]
+    reads = [
+        f"/api/v1/guides/{guide_id}",
+        "/api/v1/devices",
+        f"/api/v1/devices/{device_id}",
+        f"/api/v1/chat/sessions/{chat['id']}/messages",
+    ]
+    before = {path: client.get(path, headers=chat_headers).json() for path in reads}
+    pair.wait_replica_caught_up()
+
+    pair.primary.kill()
+
+    # Without a replica a database read fails while the primary is down ...
+    assert_problem(without_replica.get(f"/api/v1/guides/{guide_id}"), 503)
+    # ... with one, every read is answered, the first one included, with the same data.
+    for path in reads:
+        response = client.get(path, headers=chat_headers)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json() == before[path], path
+    # Writes still go to the primary only, and fail clearly.
+    body = assert_problem(client.post("/api/v1/chat/sessions"), 503)
+    assert body["type"].endswith("database-unavailable")
+
+    # Once the primary is back, reads return to it after the retry interval: with the replica
+    # gone, they are still answered.
+    assert router.on_replica
+    pair.primary.start()
+    pair.replica.kill()
+    time.sleep(router.retry_seconds)
+    response = client.get(f"/api/v1/guides/{guide_id}")
+    assert response.status_code == 200, response.text
+    assert not router.on_replica

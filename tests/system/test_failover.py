@@ -365,13 +365,10 @@ def test_reads_keep_being_answered_from_the_replica_when_the_primary_dies(
     late = [r for r in after if r.t > killed_at + rolled_after]
     assert late and all(r.ok for r in late), [r for r in late if not r.ok]
     assert recovered_after <= target_recovery, (recovered_after, target_recovery)
-    # Reads that need no database (search) never notice: the pods stay in the Service (their
-    # /ready turns 'degraded', not unready) until ready successors on the replica replace them.
-    searches = [r for r in after if "?q=" in r.path]
-    failed_searches = [r for r in searches if not r.ok]
-    assert len(failed_searches) <= TARGET_FAILED_FRACTION * len(searches), failed_searches
-    # Database reads fail (with a 503 problem, not a dropped connection) until the pods on the
-    # replica are ready: the API reaches the replica only through that rollout.
-    by_id = [r for r in failed if "?q=" not in r.path]
-    assert all(r.outcome == "HTTP 503" for r in by_id), outcomes
+    # Reads never notice: the pods on the primary stay in the Service (their /ready turns
+    # 'degraded', not unready) and serve database reads from the replica until ready successors
+    # on the replica replace them; the pods on the replica serve them from there.
+    assert fraction <= TARGET_FAILED_FRACTION, (fraction, outcomes)
+    by_id = [r for r in after if "?q=" not in r.path]
+    assert by_id and len([r for r in by_id if not r.ok]) <= TARGET_FAILED_FRACTION * len(by_id)
     print(f"all reads failed after the kill: {fraction:.1%} (target {TARGET_FAILED_FRACTION:.0%})")

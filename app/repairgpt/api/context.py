@@ -12,6 +12,7 @@ from sqlalchemy.pool import QueuePool
 
 from repairgpt.core.config import Settings
 from repairgpt.core.metrics import HttpMetrics
+from repairgpt.core.reads import ReadRouter
 from repairgpt.services.answer import AnswerEngine
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
@@ -33,6 +34,9 @@ class AppContext:
     image_store: ImageStore
     metrics: HttpMetrics
     head_revision: str | None
+    # Sessions of read-only requests: the primary, or the replica while the primary is down.
+    reads: ReadRouter
+    replica_engine: Engine | None = None
     # PostgreSQL only: stores chat exchanges from the event loop (see chat_store).
     chat_store: ChatStore | None = None
     # Set by the first /ready that found the database reachable and migrated (see ops.ready).

@@ -33,6 +33,19 @@ def get_session(context: ContextDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def get_read_session(context: ContextDep) -> Iterator[Session]:
+    """A session for a request that only reads: served from the replica while the primary
+    cannot be reached (see repairgpt.core.reads)."""
+    session = context.reads.open()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]
+
+
 async def require_admin(
     context: ContextDep,
     x_api_key: Annotated[str | None, Header(description="The server's ADMIN_API_KEY.")] = None,

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".")
     database_url: str | None = None
+    # The streaming replica: reads are served from it while the primary cannot be reached.
+    database_replica_url: str | None = None
     redis_url: str | None = None
 
     s3_bucket: str | None = None
@@ -95,6 +97,13 @@ class Settings(BaseSettings):
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'repairgpt.db').as_posix()}"
 
+    @cached_property
+    def replica_sqlalchemy_url(self) -> str | None:
+        """The replica for reads, unless this server already runs on it (read-only mode)."""
+        if not self.database_replica_url or self.read_only_mode:
+            return None
+        return normalize_database_url(self.database_replica_url)
+
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
@@ -107,6 +116,9 @@ class Settings(BaseSettings):
         """The effective configuration with every secret masked, for the start-up log line."""
         return {
             "database": mask_dsn(self.sqlalchemy_url),
+            "database_replica": (
+                mask_dsn(self.replica_sqlalchemy_url) if self.replica_sqlalchemy_url else None
+            ),
             "redis": mask_dsn(self.redis_url) if self.redis_url else "in-process",
             "uploads": f"s3://{self.s3_bucket}" if self.s3_bucket else str(self.upload_folder),
             "s3_endpoint": self.s3_endpoint_url,

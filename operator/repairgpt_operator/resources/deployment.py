@@ -50,6 +50,11 @@ def api_environment(instance: Instance) -> list[dict[str, Any]]:
     env = [_secret_env("DATABASE_URL", database.secret_name, database.key)]
     if database is spec.database.replica:
         env.append({"name": "READ_ONLY_MODE", "value": "true"})
+    elif spec.database.replica is not None:
+        # On the primary, the API serves reads from the replica while it cannot reach the
+        # primary: reads keep working through the probes and the rollout of a failover.
+        replica = spec.database.replica
+        env.append(_secret_env("DATABASE_REPLICA_URL", replica.secret_name, replica.key))
     if spec.redis is not None:
         env.append(_secret_env("REDIS_URL", spec.redis.secret_name, spec.redis.key))
     if spec.llm.api_key_secret is not None:

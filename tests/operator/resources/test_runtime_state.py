@@ -32,6 +32,10 @@ def test_after_failover_the_api_reads_the_replica_secret_in_read_only_mode() -> 
         "secretKeyRef": {"name": "repairgpt-db", "key": "database-url"}
     }
     assert "READ_ONLY_MODE" not in on_primary
+    # On the primary the API knows the replica too, to serve reads while the primary is down.
+    assert on_primary["DATABASE_REPLICA_URL"] == {
+        "secretKeyRef": {"name": "repairgpt-db-replica", "key": "database-url"}
+    }
 
     failed_over = make_instance(WITH_REPLICA, status={"database": {"active": "replica"}})
     env = env_of(build_deployment(failed_over))
@@ -39,6 +43,8 @@ def test_after_failover_the_api_reads_the_replica_secret_in_read_only_mode() -> 
         "secretKeyRef": {"name": "repairgpt-db-replica", "key": "database-url"}
     }
     assert env["READ_ONLY_MODE"] == "true"
+    assert "DATABASE_REPLICA_URL" not in env
+    assert "DATABASE_REPLICA_URL" not in env_of(build_deployment(make_instance()))
 
 
 def test_in_maintenance_the_api_is_held_at_zero_without_hpa_or_pdb() -> None:

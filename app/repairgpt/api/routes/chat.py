@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from repairgpt.api.context import AppContext
-from repairgpt.api.deps import BearerTokenDep, ContextDep, SessionDep
+from repairgpt.api.deps import BearerTokenDep, ContextDep, ReadSessionDep, SessionDep
 from repairgpt.api.problems import ProblemError, problem_body
 from repairgpt.schemas import (
     ChatAnswer,
@@ -319,7 +319,7 @@ def stream_message(
     summary="The session's history, oldest first",
 )
 def list_messages(
-    session: SessionDep,
+    session: ReadSessionDep,
     session_id: SessionId,
     token: BearerTokenDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,

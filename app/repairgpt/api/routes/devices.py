@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from repairgpt.api.deps import SessionDep
+from repairgpt.api.deps import ReadSessionDep
 from repairgpt.api.problems import ProblemError
 from repairgpt.models import Device
 from repairgpt.schemas import MAX_DB_INT, DevicePublic, DevicesPublic, SafeStr
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/devices", tags=["devices"])
 
 @router.get("", response_model=DevicesPublic, summary="List or search devices")
 def list_devices(
-    session: SessionDep,
+    session: ReadSessionDep,
     q: Annotated[SafeStr | None, Query(max_length=200, description="Name, brand or alias.")] = None,
     category: Annotated[SafeStr | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -31,7 +31,7 @@ def list_devices(
 
 @router.get("/{device_id}", response_model=DevicePublic, summary="One device")
 def get_device(
-    session: SessionDep, device_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)]
+    session: ReadSessionDep, device_id: Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 ) -> DevicePublic:
     device = session.get(Device, device_id)
     if device is None:

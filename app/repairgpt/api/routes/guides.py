@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from repairgpt.api.deps import AdminDep, ContextDep, SessionDep
+from repairgpt.api.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep
 from repairgpt.api.problems import ProblemError
 from repairgpt.schemas import (
     MAX_DB_INT,
@@ -91,7 +91,7 @@ def _not_found(guide_id: int) -> ProblemError:
 
 
 @router.get("/{guide_id}", response_model=GuidePublic, summary="One guide with its steps")
-def read_guide(session: SessionDep, guide_id: GuideId) -> GuidePublic:
+def read_guide(session: ReadSessionDep, guide_id: GuideId) -> GuidePublic:
     guide = get_guide(session=session, guide_id=guide_id)
     if guide is None:
         raise _not_found(guide_id)

@@ -7,8 +7,9 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
+from sqlalchemy.orm import Session
 
-from repairgpt.api.deps import BearerTokenDep, ContextDep, SessionDep
+from repairgpt.api.deps import BearerTokenDep, ContextDep, ReadSessionDep, SessionDep
 from repairgpt.api.problems import ProblemError
 from repairgpt.models import Upload, new_public_id
 from repairgpt.schemas import UploadPublic
@@ -91,7 +92,7 @@ def create_upload(
     return UploadPublic.model_validate(upload)
 
 
-def _find(session: SessionDep, upload_id: str) -> Upload:
+def _find(session: Session, upload_id: str) -> Upload:
     upload = session.get(Upload, upload_id)
     if upload is None:
         raise ProblemError(404, f"Upload {upload_id} does not exist.", slug="not-found")
@@ -99,7 +100,7 @@ def _find(session: SessionDep, upload_id: str) -> Upload:
 
 
 @router.get("/{upload_id}", response_model=UploadPublic, summary="An upload's metadata")
-def read_upload(session: SessionDep, upload_id: UploadId) -> UploadPublic:
+def read_upload(session: ReadSessionDep, upload_id: UploadId) -> UploadPublic:
     return UploadPublic.model_validate(_find(session, upload_id))
 
 
@@ -109,7 +110,9 @@ def read_upload(session: SessionDep, upload_id: UploadId) -> UploadPublic:
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}},
 )
-def read_upload_content(context: ContextDep, session: SessionDep, upload_id: UploadId) -> Response:
+def read_upload_content(
+    context: ContextDep, session: ReadSessionDep, upload_id: UploadId
+) -> Response:
     upload = _find(session, upload_id)
     if upload.storage != context.image_store.kind:
         raise ProblemError(
