@@ -59,7 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "port": args.port,
         "log_config": None,  # keep the JSON handler installed by create_app
         "access_log": False,
-        "proxy_headers": True,
+        # The app itself reads X-Forwarded-For, and only from TRUSTED_PROXIES.
+        "proxy_headers": False,
         "timeout_graceful_shutdown": 20,
     }
     if args.workers == 1:

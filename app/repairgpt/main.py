@@ -16,6 +16,7 @@ from repairgpt import __version__
 from repairgpt.api.context import AppContext
 from repairgpt.api.main import api_router, ops_router
 from repairgpt.api.middleware import (
+    ClientAddressMiddleware,
     GateMiddleware,
     ObservabilityMiddleware,
     RouteTemplates,
@@ -31,6 +32,7 @@ from repairgpt.core.db import (
 )
 from repairgpt.core.logging import configure_logging
 from repairgpt.core.metrics import HttpMetrics
+from repairgpt.core.proxies import TrustedProxies
 from repairgpt.core.reads import ReadRouter
 from repairgpt.services.answer import build_engine as build_answer_engine
 from repairgpt.services.cache import RedisLink, SearchCache
@@ -194,4 +196,8 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         )
     templates = RouteTemplates(lambda: [*app.openapi()["paths"], *DOC_PATHS])
     app.add_middleware(ObservabilityMiddleware, context=lambda: context, templates=templates)
+    # Outermost: logs, metrics and rate limits all see the client behind trusted proxies.
+    app.add_middleware(
+        ClientAddressMiddleware, trusted=TrustedProxies.parse(settings.trusted_proxies)
+    )
     return app

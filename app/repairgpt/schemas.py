@@ -236,5 +236,6 @@ class HealthStatus(BaseModel):
 
 class ReadyStatus(BaseModel):
     status: Literal["ready", "degraded", "not_ready"]
-    checks: dict[str, str]
-    guides: int
+    # Left out for callers outside the cluster (requests forwarded by a proxy).
+    checks: dict[str, str] | None = None
+    guides: int | None = None

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +19,16 @@ from fastapi.testclient import TestClient
 
 from repairgpt.core.config import Settings
 from repairgpt.main import create_app
+from tests.utils.servers import free_port, port_open, wait_until
 
 SAMPLE_GUIDES = Path(__file__).resolve().parent / "guides_sample.json"
 MYFIXIT_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "myfixit"
 ADMIN_KEY = "test-admin-key-0123456789"
+REPAIRGPT = str(Path(sys.executable).parent / "repairgpt")
+# Settings of the developer's shell that would point a served test API elsewhere.
+OUTSIDE_SETTINGS = frozenset(
+    {"DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -87,3 +99,53 @@ def request_counts(metrics_text: str) -> dict[tuple[str, str, str], float]:
                 labels = sample.labels
                 counts[(labels["method"], labels["endpoint"], labels["status"])] = sample.value
     return counts
+
+
+@dataclass
+class ServedAPI:
+    """`repairgpt serve` running as a real process, as in a container."""
+
+    base_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_file: Path
+
+    def log_records(self) -> list[dict[str, Any]]:
+        lines = self.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@contextmanager
+def served_api(folder: Path, **settings: str) -> Iterator[ServedAPI]:
+    """Start `repairgpt serve` on a SQLite file in `folder` with the sample guides; keyword
+    arguments are environment variables (e.g. RATE_LIMIT_REQUESTS="3")."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_SETTINGS}
+    env.update(
+        DATABASE_URL=f"sqlite:///{folder / 'repairgpt.db'}",
+        SEED_GUIDES_FILE=str(SAMPLE_GUIDES),
+        CATALOG_REFRESH_SECONDS="0",
+        UPLOAD_DIR=str(folder / "uploads"),
+    )
+    env.update(settings)
+    log_file = folder / "serve.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [REPAIRGPT, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    served = ServedAPI(f"http://127.0.0.1:{port}", port, process, log_file)
+    try:
+        wait_until(lambda: port_open(port) or process.poll() is not None, timeout=60, what="serve")
+        assert process.poll() is None, log_file.read_text(errors="replace")[-3000:]
+        yield served
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

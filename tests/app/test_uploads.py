@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import select
+import socket
 import struct
 import zlib
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.app.conftest import AppFactory, assert_problem
+from tests.app.conftest import AppFactory, assert_problem, served_api
 from tests.utils.servers import S3Server
 
 
@@ -114,3 +118,112 @@ def test_a_missing_bucket_is_a_503_problem_not_a_crash(
     response = client.post("/api/v1/uploads", files={"file": ("p.png", tiny_png(), "image/png")})
     assert_problem(response, 503)
     assert response.headers["Retry-After"] == "30"
+
+
+def _session(client: TestClient) -> tuple[str, dict[str, str]]:
+    created = client.post("/api/v1/chat/sessions").json()
+    return created["id"], {"Authorization": f"Bearer {created['token']}"}
+
+
+def test_an_upload_of_a_chat_session_is_read_only_with_that_sessions_token(
+    make_client: AppFactory, database_url: str
+) -> None:
+    client = make_client(database_url=database_url)
+    session_id, owner = _session(client)
+    _, stranger = _session(client)
+    png = tiny_png()
+    created = client.post(
+        "/api/v1/uploads",
+        files={"file": ("mine.png", png, "image/png")},
+        data={"session_id": session_id},
+        headers=owner,
+    )
+    assert created.status_code == 201, created.text
+    upload = f"/api/v1/uploads/{created.json()['id']}"
+    for path in (upload, f"{upload}/content"):
+        for headers in ({}, stranger, {"Authorization": "Bearer not-the-token"}):
+            refused = assert_problem(client.get(path, headers=headers), 401)
+            assert session_id not in json.dumps(refused)
+    assert client.get(upload, headers=owner).json()["session_id"] == session_id
+    assert client.get(f"{upload}/content", headers=owner).content == png
+
+
+def test_an_upload_without_a_chat_session_is_read_by_its_id_alone(
+    make_client: AppFactory,
+) -> None:
+    client = make_client()
+    created = client.post("/api/v1/uploads", files={"file": ("p.png", tiny_png(), "image/png")})
+    upload = f"/api/v1/uploads/{created.json()['id']}"
+    assert client.get(upload).json()["session_id"] is None
+    assert client.get(f"{upload}/content").content == tiny_png()
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _read_response(sock: socket.socket) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response with a Content-Length."""
+    sock.setblocking(True)
+    sock.settimeout(30)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        received = sock.recv(65536)
+        assert received, f"connection closed before a response: {data!r}"
+        data += received
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    while len(body) < int(headers["content-length"]):
+        received = sock.recv(65536)
+        assert received, "connection closed inside the body"
+        body += received
+    return int(lines[0].split()[1]), body
+
+
+def _send_chunked_upload(sock: socket.socket, *, total: int) -> int:
+    """Stream a chunked multipart upload of `total` bytes until the server answers; returns
+    how many bytes had been sent by then."""
+    boundary = "repairgpt-boundary"
+    sock.sendall(
+        b"POST /api/v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        + f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n".encode()
+        + _chunk(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            'filename="big.png"\r\nContent-Type: image/png\r\n\r\n'.encode()
+            + b"\x89PNG\r\n\x1a\n"
+        )
+    )
+    piece = _chunk(b"\0" * 65536)
+    pieces = [piece] * (total // len(piece))
+    pieces.append(_chunk(f"\r\n--{boundary}--\r\n".encode()) + b"0\r\n\r\n")
+    sock.setblocking(False)
+    sent, pending = 0, b""
+    while True:
+        if not pending and pieces:
+            pending = pieces.pop(0)
+        writers = [sock] if pending else []
+        readable, writable, _ = select.select([sock], writers, [], 60)
+        if readable or not writable:
+            return sent
+        try:
+            count = sock.send(pending)
+        except (BrokenPipeError, ConnectionResetError):
+            return sent
+        sent += count
+        pending = pending[count:]
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_while_it_streams(tmp_path: Path) -> None:
+    limit, total = 1 << 20, 64 << 20
+    with served_api(tmp_path, UPLOAD_MAX_BYTES=str(limit), RATE_LIMIT_REQUESTS="0") as api:
+        with socket.create_connection(("127.0.0.1", api.port)) as sock:
+            sent_when_answered = _send_chunked_upload(sock, total=total)
+            status, body = _read_response(sock)
+        assert status == 413, body
+        assert json.loads(body)["type"].endswith("/upload-too-large")
+        # The server answered after reading about the limit, not the whole body: what it may
+        # have taken in is bounded by what was sent, kernel socket buffers included.
+        assert sent_when_answered < total // 4, f"{sent_when_answered} of {total} bytes sent"
+        assert not list((tmp_path / "uploads").rglob("*.png"))
+        assert httpx.get(f"{api.base_url}/health").status_code == 200

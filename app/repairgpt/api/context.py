@@ -20,6 +20,9 @@ from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.ratelimit import RateLimiter
 from repairgpt.services.storage import ImageStore
 
+# The kubelet and the operator probe about once every few seconds each.
+PROBE_THREADS = 2
+
 
 @dataclass
 class AppContext:
@@ -63,3 +66,17 @@ class AppContext:
         """
         pool = self.engine.pool
         return CapacityLimiter(pool.size() if isinstance(pool, QueuePool) else 1)
+
+    @cached_property
+    def llm_limiter(self) -> CapacityLimiter:
+        """Caps the threads waiting on the model endpoint (LLM_MAX_CONCURRENCY).
+
+        Model calls never use the shared worker threads: a model that hangs would otherwise
+        hold all of them, and every synchronous route would stop answering.
+        """
+        return CapacityLimiter(self.settings.llm_max_concurrency)
+
+    @cached_property
+    def probe_limiter(self) -> CapacityLimiter:
+        """Threads of the readiness checks alone, so busy routes cannot make a pod unready."""
+        return CapacityLimiter(PROBE_THREADS)

@@ -15,11 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from repairgpt.api.context import AppContext
 from repairgpt.api.problems import (
+    UploadTooLarge,
     maintenance_page,
     problem_response,
     problem_type,
     wants_html,
 )
+from repairgpt.core.proxies import TrustedProxies, forwarded_client, parse_address
 from repairgpt.services.cache import search_cache_key
 from repairgpt.services.ratelimit import NOT_FETCHED
 
@@ -72,6 +74,36 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _header_values(scope: Scope, name: bytes) -> str | None:
+    """Every value of a repeated request header, joined with commas as HTTP allows."""
+    values = [value.decode("latin-1") for key, value in scope["headers"] if key == name]
+    return ", ".join(values) if values else None
+
+
+class ClientAddressMiddleware:
+    """Puts the real client address into the request, for rate limits and logs.
+
+    Behind a trusted proxy (TRUSTED_PROXIES) the client comes from X-Forwarded-For and the
+    scheme from X-Forwarded-Proto; from any other peer both headers are ignored.
+    """
+
+    def __init__(self, app: ASGIApp, *, trusted: TrustedProxies) -> None:
+        self.app = app
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        peer = scope.get("client")
+        if scope["type"] == "http" and peer and self.trusted.trusts_peer(parse_address(peer[0])):
+            forwarded_for = _header_values(scope, b"x-forwarded-for")
+            client = forwarded_client(peer[0], forwarded_for, self.trusted)
+            if client != peer[0]:
+                scope["client"] = (client, 0)
+            proto = _header(scope, b"x-forwarded-proto")
+            if proto in ("http", "https"):
+                scope["scheme"] = proto
+        await self.app(scope, receive, send)
 
 
 class ObservabilityMiddleware:
@@ -135,9 +167,28 @@ class ObservabilityMiddleware:
                 access_log.handle(record)
 
 
+def capped_receive(receive: Receive, *, cap: int, limit: int) -> Receive:
+    """`receive` that raises UploadTooLarge as soon as the body passes `cap` bytes.
+
+    The request stops being read there: the rest is never spooled to memory or disk.
+    """
+    received = 0
+
+    async def receive_capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > cap:
+                raise UploadTooLarge(limit)
+        return message
+
+    return receive_capped
+
+
 class GateMiddleware:
     """Answers early: maintenance mode, rate limits, read-only mode, cached searches, and
-    uploads that declare more bytes than the limit."""
+    uploads that declare, or stream, more bytes than the limit."""
 
     def __init__(self, app: ASGIApp, *, context: Callable[[], AppContext]) -> None:
         self.app = app
@@ -251,6 +302,8 @@ class GateMiddleware:
         if method == "POST" and UPLOAD_PATH.match(path):
             declared = _header(scope, b"content-length")
             limit = settings.upload_max_bytes + MULTIPART_ALLOWANCE
+            # A body without Content-Length (chunked) is counted while it streams in.
+            receive = capped_receive(receive, cap=limit, limit=settings.upload_max_bytes)
             if declared and declared.isdigit() and int(declared) > limit:
                 response = problem_response(
                     status=413,

@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -94,6 +94,17 @@ class ProblemError(Exception):
         self.extensions = extensions
 
 
+class UploadTooLarge(HTTPException):
+    """An upload body that grew past the limit while it was being read.
+
+    An HTTP exception, because FastAPI passes those through from body parsing (any other
+    error there becomes a 400).
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The file is larger than the limit of {limit} bytes.")
+
+
 def wants_html(accept: str | None) -> bool:
     """True for browsers: they list text/html ahead of (or instead of) JSON."""
     if not accept:
@@ -166,6 +177,17 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def on_upload_too_large(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UploadTooLarge)
+        # Closing the connection spares the server from reading the rest of the body.
+        return problem_response(
+            status=413,
+            detail=exc.detail,
+            type_=problem_type("upload-too-large"),
+            instance=request.url.path,
+            headers={"Connection": "close"},
+        )
+
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
@@ -218,6 +240,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(UploadTooLarge, on_upload_too_large)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unhandled)

@@ -10,6 +10,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from repairgpt.core.proxies import parse_proxy_entry
+
 
 def normalize_database_url(url: str) -> str:
     """Map the libpq-style URLs people paste into Secrets onto the psycopg 3 driver."""
@@ -53,6 +55,9 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(default=20.0, gt=0)
+    # Model calls run in worker threads of their own, at most this many at once per process;
+    # more chat requests wait for a free one, so a slow model never starves other requests.
+    llm_max_concurrency: int = Field(default=16, ge=1)
 
     read_only_mode: bool = False
     maintenance_mode: bool = False
@@ -65,6 +70,8 @@ class Settings(BaseSettings):
 
     rate_limit_requests: int = Field(default=120, ge=0)  # 0 switches rate limiting off
     rate_limit_window_seconds: int = Field(default=60, ge=1)
+    # Peers (IPs, CIDRs, or `*` for any) whose X-Forwarded-For names the client; none by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
     search_cache_ttl_seconds: int = Field(default=300, ge=0)
     catalog_refresh_seconds: float = Field(default=30.0, ge=0)  # 0: never re-check the database
 
@@ -84,6 +91,15 @@ class Settings(BaseSettings):
 
                 return json.loads(text)
             return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [parse_proxy_entry(str(item)) for item in value if str(item).strip()]
         return value
 
     @field_validator("log_level")
@@ -127,6 +143,8 @@ class Settings(BaseSettings):
             "read_only_mode": self.read_only_mode,
             "maintenance_mode": self.maintenance_mode,
             "rate_limit": f"{self.rate_limit_requests}/{self.rate_limit_window_seconds}s",
+            "trusted_proxies": self.trusted_proxies,
+            "llm_max_concurrency": self.llm_max_concurrency,
             "admin_api_key_set": self.admin_api_key is not None,
             "cors_origins": self.cors_origins,
             "log_level": self.log_level,

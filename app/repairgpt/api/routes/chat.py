@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from functools import partial
 from typing import Annotated, Any
 
 import psycopg
-from anyio import to_thread
+from anyio import CancelScope, CapacityLimiter, to_thread
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from psycopg_pool import PoolTimeout
@@ -248,14 +248,30 @@ async def post_message(
     language, hits, past = await to_thread.run_sync(
         _authorised_prepare, context, session_id, question, token, limiter=limiter
     )
-    # A model endpoint may take seconds: no pooled connection is held meanwhile.
+    # A model endpoint may take seconds: no pooled connection is held meanwhile, and the
+    # wait uses the model's own threads, never the ones other routes need.
     answer = await to_thread.run_sync(
-        partial(context.answer_engine.answer, question, hits, language=language, history=past)
+        partial(context.answer_engine.answer, question, hits, language=language, history=past),
+        limiter=context.llm_limiter,
     )
     saved, note, message_id = await to_thread.run_sync(
         _save_exchange, context, session_id, question, answer, limiter=limiter
     )
     return _json(_answer_body(session_id, answer, saved, note, message_id))
+
+
+async def _in_threads(
+    pieces: Iterator[str | Answer], limiter: CapacityLimiter
+) -> AsyncIterator[str | Answer]:
+    """The pieces of a blocking answer stream, each awaited in a thread under `limiter`."""
+    try:
+        while (piece := await to_thread.run_sync(next, pieces, None, limiter=limiter)) is not None:
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:  # ends the model's HTTP response if the client went away
+            with CancelScope(shield=True):
+                await to_thread.run_sync(close, limiter=limiter)
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -272,27 +288,31 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def stream_message(
+async def stream_message(
     context: ContextDep,
     session_id: SessionId,
     message: ChatMessageCreate,
     token: BearerTokenDep,
 ) -> StreamingResponse:
-    with context.chat_engine.connect() as connection:
-        _open_session(connection, session_id, token)
-        language, hits, past = _prepare(context, connection, session_id, message.content)
+    question = message.content
+    language, hits, past = await to_thread.run_sync(
+        _authorised_prepare, context, session_id, question, token, limiter=context.db_limiter
+    )
     instance = f"/api/v1/chat/sessions/{session_id}/messages/stream"
 
-    def events() -> Iterator[str]:
+    async def events() -> AsyncIterator[str]:
+        pieces = context.answer_engine.stream(question, hits, language=language, history=past)
         try:
-            for piece in context.answer_engine.stream(
-                message.content, hits, language=language, history=past
-            ):
+            async for piece in _in_threads(pieces, context.llm_limiter):
                 if isinstance(piece, Answer):
-                    with context.chat_engine.connect() as connection:
-                        saved, note, message_id = _save(
-                            context, connection, session_id, message.content, piece
-                        )
+                    saved, note, message_id = await to_thread.run_sync(
+                        _save_exchange,
+                        context,
+                        session_id,
+                        question,
+                        piece,
+                        limiter=context.db_limiter,
+                    )
                     body = _answer_body(session_id, piece, saved, note, message_id)
                     yield _sse("done", body.model_dump(mode="json"))
                     return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from anyio import to_thread
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 
 from repairgpt.api.context import AppContext
 from repairgpt.api.deps import ContextDep
@@ -36,35 +37,49 @@ def _database_checks(context: AppContext) -> dict[str, str]:
     }
 
 
+def came_through_proxy(headers: Headers) -> bool:
+    """Whether a proxy (the Ingress) forwarded the request, i.e. the caller is outside the
+    cluster; the kubelet, the operator and in-cluster clients call the pod directly."""
+    return "x-forwarded-for" in headers or "forwarded" in headers
+
+
 @router.get(
     "/ready",
     response_model=ReadyStatus,
     summary="Readiness: database reachable and migrated (Redis is reported, not required)",
     description="Not ready (503) until the database has been reached and migrated once. After "
     "that, losing the database makes the API `degraded` (200): requests that need the database "
-    "get a 503 problem each, the rest are served, and the operator fails over to the replica.",
+    "get a 503 problem each, the rest are served, and the operator fails over to the replica. "
+    "The checks and the guide count are only shown to direct callers: a request forwarded by a "
+    "proxy (X-Forwarded-For or Forwarded) gets the status alone.",
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
-async def ready(context: ContextDep) -> Response:
-    checks = await run_in_threadpool(_database_checks, context)
+async def ready(request: Request, context: ContextDep) -> Response:
+    # Threads of its own: busy request threads must not make the pod look unready.
+    checks = await to_thread.run_sync(_database_checks, context, limiter=context.probe_limiter)
     checks["redis"] = await context.redis.ping()
     guides = len(context.catalog.snapshot.index)
+    detailed = not came_through_proxy(request.headers)
     if checks["database"] == "ok" and checks["migrations"] == "ok":
         context.was_ready = True
-        body = ReadyStatus(status="ready", checks=checks, guides=guides)
-        return Response(body.model_dump_json(), media_type="application/json")
+        return _ready_response(ReadyStatus(status="ready", checks=checks, guides=guides), detailed)
     if context.was_ready and checks["database"] != "ok":
         # Taking every pod out of the Service when the shared database goes away would turn
         # clear 503s into refused connections, for guide searches too, which need no database.
         body = ReadyStatus(status="degraded", checks=checks, guides=guides)
-        return Response(body.model_dump_json(), media_type="application/json")
+        return _ready_response(body, detailed)
     return problem_response(
         status=503,
         detail="The database is not reachable or not migrated.",
         instance="/ready",
-        extensions={"checks": checks, "guides": guides},
+        extensions={"checks": checks, "guides": guides} if detailed else None,
         headers={"Retry-After": "5"},
     )
+
+
+def _ready_response(body: ReadyStatus, detailed: bool) -> Response:
+    shown = body if detailed else ReadyStatus(status=body.status)
+    return Response(shown.model_dump_json(exclude_none=True), media_type="application/json")
 
 
 @router.get(

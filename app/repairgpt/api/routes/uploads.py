@@ -1,4 +1,7 @@
-"""Image uploads: type sniffed from the bytes, size-limited, stored in S3 or the local folder."""
+"""Image uploads: type sniffed from the bytes, size-limited, stored in S3 or the local folder.
+
+An upload attached to a chat session is that session's: reading it needs the session's token.
+"""
 
 from __future__ import annotations
 
@@ -57,12 +60,7 @@ def create_upload(
         try:
             chat_service.authenticate(session=session, session_id=session_id, token=token)
         except (chat_service.SessionNotFound, chat_service.BadToken):
-            raise ProblemError(
-                401,
-                "Attaching to a chat session needs that session's bearer token.",
-                slug="invalid-token",
-                headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
-            ) from None
+            raise _needs_token("Attaching to a chat session") from None
     upload_id = new_public_id()
     prefix = context.settings.s3_prefix if context.image_store.kind == "s3" else ""
     key = upload_key(upload_id, image.extension, prefix=prefix)
@@ -92,28 +90,57 @@ def create_upload(
     return UploadPublic.model_validate(upload)
 
 
-def _find(session: Session, upload_id: str) -> Upload:
+def _needs_token(action: str) -> ProblemError:
+    return ProblemError(
+        401,
+        f"{action} needs that session's bearer token.",
+        slug="invalid-token",
+        headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
+    )
+
+
+def _find(session: Session, upload_id: str, token: str | None) -> Upload:
+    """The upload, if it exists and the caller may read it (see the module's docstring)."""
     upload = session.get(Upload, upload_id)
     if upload is None:
         raise ProblemError(404, f"Upload {upload_id} does not exist.", slug="not-found")
+    if upload.session_id is not None:
+        try:
+            chat_service.authenticate(session=session, session_id=upload.session_id, token=token)
+        except (chat_service.SessionNotFound, chat_service.BadToken):
+            raise _needs_token("Reading an upload of a chat session") from None
     return upload
 
 
-@router.get("/{upload_id}", response_model=UploadPublic, summary="An upload's metadata")
-def read_upload(session: ReadSessionDep, upload_id: UploadId) -> UploadPublic:
-    return UploadPublic.model_validate(_find(session, upload_id))
+SESSION_NOTE = (
+    " An upload attached to a chat session needs 'Authorization: Bearer <token>' with that "
+    "session's token."
+)
+
+
+@router.get(
+    "/{upload_id}",
+    response_model=UploadPublic,
+    summary="An upload's metadata",
+    description="The upload's type, size, checksum and chat session." + SESSION_NOTE,
+)
+def read_upload(
+    session: ReadSessionDep, upload_id: UploadId, token: BearerTokenDep
+) -> UploadPublic:
+    return UploadPublic.model_validate(_find(session, upload_id, token))
 
 
 @router.get(
     "/{upload_id}/content",
     summary="The uploaded image",
+    description="The image's bytes." + SESSION_NOTE,
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}},
 )
 def read_upload_content(
-    context: ContextDep, session: ReadSessionDep, upload_id: UploadId
+    context: ContextDep, session: ReadSessionDep, upload_id: UploadId, token: BearerTokenDep
 ) -> Response:
-    upload = _find(session, upload_id)
+    upload = _find(session, upload_id, token)
     if upload.storage != context.image_store.kind:
         raise ProblemError(
             404,
