@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+# A namespace is a DNS label. kopf would read "team-*" as a pattern, which needs cluster-wide
+# access to list namespaces; the namespaced installation has none, so only exact names are taken.
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def namespace_name(value: str) -> str:
+    """An exact namespace name (argparse type of --namespace)."""
+    if not NAMESPACE_NAME.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a namespace name (lowercase letters, digits and '-'; no patterns)"
+        )
+    return value
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -25,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--namespace",
         action="append",
+        type=namespace_name,
         help="watch only this namespace (repeatable; default: all namespaces)",
     )
     run.add_argument("--metrics-host", default="0.0.0.0", help="address of /metrics and /healthz")

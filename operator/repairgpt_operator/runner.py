@@ -12,6 +12,18 @@ from repairgpt_operator.ownership import FIELD_MANAGER
 log = logging.getLogger("repairgpt_operator")
 
 
+def kopf_settings(namespaces: list[str] | None) -> kopf.OperatorSettings:
+    """kopf's settings for watching all namespaces (None) or only the named ones.
+
+    Watching named namespaces turns kopf's cluster scanning off: otherwise kopf lists and
+    watches every Namespace (to match the names) and every CRD, which needs a ClusterRole. The
+    operator's own resources are found through API discovery, which every account may read.
+    """
+    settings = kopf.OperatorSettings()
+    settings.scanning.disabled = namespaces is not None
+    return settings
+
+
 def run_operator(
     *, namespaces: list[str] | None, metrics_host: str, metrics_port: int, verbose: bool
 ) -> int:
@@ -45,6 +57,7 @@ def run_operator(
             clusterwide=namespaces is None,
             namespaces=namespaces or (),
             standalone=True,
+            settings=kopf_settings(namespaces),
         )
     finally:
         server.shutdown()
