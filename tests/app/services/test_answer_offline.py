@@ -41,8 +41,24 @@ def test_safety_warnings_come_before_the_steps(seed_index: GuideIndex) -> None:
 def test_a_swollen_battery_question_always_gets_the_fire_warning(
     seed_index: GuideIndex,
 ) -> None:
-    answer = ask(seed_index, "the back of my galaxy s21 is bulging, battery swollen")
-    assert "catch fire" in answer.text or "burn" in answer.text
+    def safety_lines(question: str) -> list[str]:
+        text = ask(seed_index, question).text
+        section = text.split("**Safety first**\n", 1)[1].split("\n\n", 1)[0]
+        return section.splitlines()
+
+    generic = (
+        "- A swollen lithium battery can catch fire: do not press, puncture or charge it; "
+        "keep it away from anything flammable."
+    )
+    # The guide warns about swelling itself: its warning, not a second one.
+    own = safety_lines("the back of my galaxy s21 is bulging, battery swollen")
+    assert (
+        "- If the battery is swollen, do not press on it or pry it with metal; "
+        "a punctured lithium battery can burn."
+    ) in own
+    assert generic not in own
+    # The guide found says nothing about swelling: the generic warning is added.
+    assert generic in safety_lines("my nintendo switch joy-con battery is swollen")
 
 
 def test_a_japanese_question_gets_a_japanese_answer_with_japanese_labels(

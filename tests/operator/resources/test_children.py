@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
+from repairgpt_operator.drift import needs_apply
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION
-from repairgpt_operator.resources import desired_children, manifest_hash, unwanted_children
+from repairgpt_operator.resources import desired_children, unwanted_children, with_applied_hash
 from tests.operator.factories import example_instance, make_instance
 
 
@@ -41,9 +45,34 @@ def test_switched_off_kinds_are_listed_for_deletion() -> None:
     }
 
 
-def test_every_child_carries_the_digest_of_its_manifest() -> None:
-    for child in desired_children(make_instance()):
-        assert child["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] == manifest_hash(child)
+def _without_leaf(manifest: Any, path: tuple[str | int, ...]) -> Any:
+    copied = copy.deepcopy(manifest)
+    node = copied
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return copied
+
+
+def _leaf_paths(node: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(node, dict) and node:
+        return [p for key, value in node.items() for p in _leaf_paths(value, (*path, key))]
+    if isinstance(node, list) and node:
+        return [p for index, value in enumerate(node) for p in _leaf_paths(value, (*path, index))]
+    return [path]
+
+
+def test_dropping_any_field_of_a_child_changes_its_digest_so_the_apply_is_not_skipped() -> None:
+    # A field the operator stops setting is still on the live object, so the live object still
+    # contains the desired one: only the digest shows the change.
+    own = ("metadata", "annotations", APPLIED_HASH_ANNOTATION)
+    for child in desired_children(example_instance("production")):
+        assert with_applied_hash(child) == child  # the digest leaves itself out
+        for path in _leaf_paths(child):
+            if path == own:
+                continue
+            dropped = with_applied_hash(_without_leaf(child, path))
+            assert needs_apply(dropped, child), (child["kind"], path)
 
 
 def test_digest_changes_with_the_spec_and_only_then() -> None:
