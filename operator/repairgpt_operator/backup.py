@@ -7,11 +7,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from cronsim import CronSim, CronSimError
 
 from repairgpt_operator.conditions import BACKUP_HEALTHY, make_condition
 from repairgpt_operator.ownership import child_name, owner_reference
+from repairgpt_operator.resources.backup_cronjob import BACKUP_SOURCE_ANNOTATION
 from repairgpt_operator.spec import Instance
 
 BACKUP_NOW_ANNOTATION = "repairgpt.io/backup-now"
@@ -21,85 +24,63 @@ TRIGGER_LABEL = "repairgpt.io/backup-trigger"
 # Finished on-demand Jobs go after a week; their outcome is already in the instance status.
 MANUAL_JOB_TTL_SECONDS = 7 * 24 * 3600
 
-MINUTE = 60
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-WEEK = 7 * DAY
-FALLBACK_INTERVAL_SECONDS = DAY
-MACRO_INTERVALS = {
-    "@hourly": HOUR,
-    "@daily": DAY,
-    "@midnight": DAY,
-    "@weekly": WEEK,
-    "@monthly": 31 * DAY,
-    "@yearly": 366 * DAY,
-    "@annually": 366 * DAY,
+# The CronJob controller's macros, as the five-field schedules they stand for.
+MACROS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
 }
+# For a schedule the cron library cannot read (the CRD's pattern lets few through): two days.
+FALLBACK_WINDOW = timedelta(days=2)
 
 
 # --- the schedule --------------------------------------------------------------------------------
 
 
-def _expand(field_text: str, low: int, high: int) -> set[int] | None:
-    """The values of one numeric cron field, or None for forms this module does not read."""
-    values: set[int] = set()
-    for item in field_text.split(","):
-        base, _, step_text = item.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-            if base == "*":
-                start, end = low, high
-            elif "-" in base:
-                first, _, last = base.partition("-")
-                start, end = int(first), int(last)
-            else:
-                start = int(base)
-                end = high if step_text else start
-        except ValueError:
-            return None
-        if step < 1 or start < low or end > high or start > end:
-            return None
-        values.update(range(start, end + 1, step))
-    return values
+@dataclass(frozen=True)
+class RpoWindow:
+    """How long a backup finished at `since` stays recent enough: from the scheduled run at or
+    before it to the second run after that (twice the interval of a regular schedule), so one
+    missed or failed run is tolerated and a second one is not."""
+
+    since: datetime
+    runs: tuple[datetime, ...]  # the two scheduled runs that should bring a newer backup
+    limit: timedelta
+
+    @property
+    def deadline(self) -> datetime:
+        return self.since + self.limit
+
+    @property
+    def seconds(self) -> int:
+        return int(self.limit.total_seconds())
 
 
-def _largest_gap(points: Iterable[int], period: int) -> int:
-    """The longest wait between consecutive points on a cycle of `period`."""
-    ordered = sorted(set(points))
-    gaps = [later - earlier for earlier, later in zip(ordered, ordered[1:], strict=False)]
-    gaps.append(ordered[0] + period - ordered[-1])
-    return max(gaps)
+def rpo_window(schedule: str, since: datetime) -> RpoWindow:
+    """The RPO window of a backup finished at `since` under a cron schedule (read in UTC, as
+    the CronJob controller does without spec.timeZone), e.g. 14 days for `0 3 * * MON`."""
+    expression = MACROS.get(schedule.strip(), schedule.strip())
+    since = since.astimezone(UTC).replace(microsecond=0)
+    try:
+        # One second later, so that a run exactly at `since` counts as the one at or before it.
+        previous = next(CronSim(expression, since + timedelta(seconds=1), reverse=True))
+        upcoming = CronSim(expression, previous)
+        runs = (next(upcoming), next(upcoming))
+    except (CronSimError, StopIteration):
+        return RpoWindow(since=since, runs=(), limit=FALLBACK_WINDOW)
+    return RpoWindow(since=since, runs=runs, limit=runs[1] - previous)
 
 
-def schedule_interval_seconds(schedule: str) -> int:
-    """The longest time between two runs of a cron schedule (the RPO the schedule promises).
-
-    Reads macros and five-field schedules with numeric minute, hour and day-of-week fields
-    (`M * * * *`, `M H * * *`, `*/N ...`, lists, ranges); a schedule restricted by day of month
-    or month counts as monthly; anything else falls back to a day.
-    """
-    text = schedule.strip()
-    if text.startswith("@"):
-        return MACRO_INTERVALS.get(text, FALLBACK_INTERVAL_SECONDS)
-    fields = text.split()
-    if len(fields) != 5:
-        return FALLBACK_INTERVAL_SECONDS
-    minute, hour, day_of_month, month, day_of_week = fields
-    if day_of_month != "*" or month != "*":
-        return 31 * DAY
-    minutes = _expand(minute, 0, 59)
-    hours = _expand(hour, 0, 23)
-    if minutes is None or hours is None:
-        return FALLBACK_INTERVAL_SECONDS
-    times_of_day = [h * 60 + m for h in hours for m in minutes]
-    if day_of_week == "*":
-        return _largest_gap(times_of_day, 24 * 60) * MINUTE
-    days = _expand(day_of_week, 0, 7)
-    if days is None:
-        return FALLBACK_INTERVAL_SECONDS
-    weekdays = {day % 7 for day in days}
-    times_of_week = [d * 24 * 60 + t for d in weekdays for t in times_of_day]
-    return _largest_gap(times_of_week, 7 * 24 * 60) * MINUTE
+def describe_runs(window: RpoWindow) -> str:
+    """`the runs at A and B`, for condition messages."""
+    if not window.runs:
+        return f"{window.seconds} s"
+    times = " and ".join(run.strftime("%Y-%m-%dT%H:%M:%SZ") for run in window.runs)
+    return f"{window.seconds} s; the runs at {times} brought no newer one"
 
 
 # --- backup now ----------------------------------------------------------------------------------
@@ -131,7 +112,10 @@ def build_manual_job(instance: Instance, cronjob: Mapping[str, Any], token: str)
             "name": manual_job_name(instance, token),
             "namespace": instance.namespace,
             "labels": labels,
-            "annotations": {BACKUP_TOKEN_ANNOTATION: token},
+            "annotations": {
+                **((template.get("metadata") or {}).get("annotations") or {}),
+                BACKUP_TOKEN_ANNOTATION: token,
+            },
             "ownerReferences": [owner_reference(instance)],
         },
         "spec": job_spec,
@@ -160,6 +144,7 @@ class FinishedJob:
     finished: str
     message: str
     token: str | None
+    source: str | None = None  # primary or replica (backup Jobs only)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -201,6 +186,7 @@ def finished_job(job: Mapping[str, Any]) -> FinishedJob | None:
             finished=str(finished),
             message=message if not succeeded else "",
             token=(metadata.get("annotations") or {}).get(BACKUP_TOKEN_ANNOTATION),
+            source=(metadata.get("annotations") or {}).get(BACKUP_SOURCE_ANNOTATION),
         )
     return None
 
@@ -282,6 +268,14 @@ def pod_result(
     return None
 
 
+def _cronjob_source(cronjob: Mapping[str, Any] | None) -> str | None:
+    template = ((cronjob or {}).get("spec") or {}).get("jobTemplate") or {}
+    source = ((template.get("metadata") or {}).get("annotations") or {}).get(
+        BACKUP_SOURCE_ANNOTATION
+    )
+    return str(source) if source else None
+
+
 def backup_status(previous: Mapping[str, Any], observed: BackupObservation) -> dict[str, Any]:
     """status.backup from the CronJob and the Jobs that still exist; times only move forward
     (the history limits delete old Jobs, the status keeps what they reported)."""
@@ -312,6 +306,9 @@ def backup_status(previous: Mapping[str, Any], observed: BackupObservation) -> d
         "lastLocation": before.get("lastLocation"),
         "lastSizeBytes": before.get("lastSizeBytes"),
         "lastManualToken": before.get("lastManualToken"),
+        "lastSource": before.get("lastSource"),
+        # Where the next backup dumps from, as the CronJob was last applied.
+        "source": _cronjob_source(observed.cronjob) or before.get("source"),
     }
     if failures and status["lastFailureTime"] == failures[-1].finished:
         status["lastError"] = (
@@ -320,6 +317,8 @@ def backup_status(previous: Mapping[str, Any], observed: BackupObservation) -> d
             or "the backup Job failed"
         )
     if successes and status["lastSuccessfulTime"] == successes[-1].finished:
+        if successes[-1].source is not None:
+            status["lastSource"] = successes[-1].source
         result = pod_result(observed.pods, successes[-1].name) or {}
         if isinstance(result.get("location"), str):
             status["lastLocation"] = result["location"]
@@ -331,33 +330,41 @@ def backup_status(previous: Mapping[str, Any], observed: BackupObservation) -> d
     return {key: value for key, value in status.items() if value is not None}
 
 
+def _from_replica_note(status: Mapping[str, Any]) -> str:
+    if status.get("source") == "replica":
+        return "; backups are taken from the replica while the instance is failed over"
+    return ""
+
+
 def backup_condition(
     instance: Instance, status: Mapping[str, Any], observed: BackupObservation, *, now: datetime
 ) -> dict[str, Any]:
     """BackupHealthy: False when the newest finished backup failed or the newest success is
-    older than twice the schedule interval (the RPO check); Unknown when suspended without a
-    recent backup."""
+    older than its RPO window (two scheduled runs have passed without a newer one); Unknown when
+    suspended without a recent backup."""
     backup = instance.spec.backup
     generation = instance.generation
-    interval = schedule_interval_seconds(backup.schedule)
+    note = _from_replica_note(status)
     success = status.get("lastSuccessfulTime")
     failure = status.get("lastFailureTime")
     if failure and (not success or parse_time(failure) >= parse_time(success)):
+        error = status.get("lastError") or ""
         return make_condition(
             BACKUP_HEALTHY,
             "False",
             reason="BackupFailed",
-            message=f"the last backup failed at {failure}: {status.get('lastError') or ''}".strip(),
+            message=f"the last backup failed at {failure}: {error}".strip() + note,
             observed_generation=generation,
         )
-    limit = 2 * interval
-    age = (now - parse_time(success)).total_seconds() if success else None
-    if success and age is not None and age <= limit:
+    window = rpo_window(backup.schedule, parse_time(success)) if success else None
+    if success and window is not None and now <= window.deadline:
+        last = status.get("lastSource")
+        taken = " (taken from the replica)" if last == "replica" else ""
         return make_condition(
             BACKUP_HEALTHY,
             "True",
             reason="BackupSucceeded",
-            message=f"the newest successful backup finished at {success}",
+            message=f"the newest successful backup finished at {success}{taken}{note}",
             observed_generation=generation,
         )
     if backup.suspend:
@@ -369,29 +376,29 @@ def backup_condition(
             message="scheduled backups are suspended",
             observed_generation=generation,
         )
-    if success:
+    if success and window is not None:
         return make_condition(
             BACKUP_HEALTHY,
             "False",
             reason="BackupTooOld",
             message=f"the newest successful backup ({success}) is older than twice the "
-            f"schedule interval ({limit} s)",
+            f"schedule interval ({describe_runs(window)}){note}",
             observed_generation=generation,
         )
     created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
-    if created and (now - parse_time(created)).total_seconds() > limit:
+    if created and now > rpo_window(backup.schedule, parse_time(created)).deadline:
         return make_condition(
             BACKUP_HEALTHY,
             "False",
             reason="NoSuccessfulBackup",
-            message=f"no backup has succeeded since the schedule began ({created})",
+            message=f"no backup has succeeded since the schedule began ({created}){note}",
             observed_generation=generation,
         )
     return make_condition(
         BACKUP_HEALTHY,
         "True",
         reason="AwaitingFirstBackup",
-        message="no backup has run yet",
+        message=f"no backup has run yet{note}",
         observed_generation=generation,
     )
 

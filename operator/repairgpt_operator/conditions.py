@@ -14,6 +14,7 @@ FAILED_OVER = "FailedOver"
 DEGRADED = "Degraded"
 BACKUP_HEALTHY = "BackupHealthy"
 BACKUP_VERIFIED = "BackupVerified"
+UPLOAD_STORAGE = "UploadStorage"
 
 
 def make_condition(

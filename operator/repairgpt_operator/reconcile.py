@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -54,13 +55,17 @@ from repairgpt_operator.resources import (
 from repairgpt_operator.restore_reconcile import restore_still_holds
 from repairgpt_operator.spec import RESTORE_HOLD_ANNOTATION, Instance, InvalidSpec
 from repairgpt_operator.status import (
+    StatusEvent,
     compute_status,
     deployment_counts,
     invalid_spec_status,
     maintenance_status,
     status_patch,
+    upload_storage_events,
 )
 from repairgpt_operator.verification import verification_events
+
+log = logging.getLogger(__name__)
 
 
 def now_rfc3339() -> str:
@@ -85,6 +90,8 @@ class Outcome:
     backup_events: list[BackupEvent] = field(default_factory=list)
     # The on-demand backup Job started by this reconciliation, if any.
     started_job: str | None = None
+    # Condition changes newly recorded in the status (posted as Events by write_status).
+    status_events: list[StatusEvent] = field(default_factory=list)
 
     @property
     def wrote(self) -> bool:
@@ -417,19 +424,31 @@ def write_status(
             children_synced=children_synced,
             backup=backup,
         )
-        return
-    with inventory.status_lock(instance.namespace, instance.name):
-        _write_status(
-            kube,
-            instance,
-            inventory.freshest(body),
-            deployment,
-            outcome,
-            children_synced=children_synced,
-            backup=backup,
-        )
-        if outcome.stored_instance is not None:
-            inventory.remember(outcome.stored_instance)
+    else:
+        with inventory.status_lock(instance.namespace, instance.name):
+            _write_status(
+                kube,
+                instance,
+                inventory.freshest(body),
+                deployment,
+                outcome,
+                children_synced=children_synced,
+                backup=backup,
+            )
+            if outcome.stored_instance is not None:
+                inventory.remember(outcome.stored_instance)
+    _post_status_events(kube, body, outcome.status_events)
+
+
+def _post_status_events(kube: Kube, body: Mapping[str, Any], events: list[StatusEvent]) -> None:
+    for event in events:
+        try:
+            kube.post_event(
+                dict(body), type_=event.type, reason=event.reason, message=event.message
+            )
+        except ApiError as error:
+            # An Event that cannot be recorded must not fail the status write it reports on.
+            log.warning("could not record event %s: %s", event.reason, error.message)
 
 
 def _write_status(
@@ -470,6 +489,10 @@ def _write_status(
             )
             outcome.status_written = True
             STATUS_WRITES.labels(outcome="written").inc()
+            if "conditions" in patch:
+                outcome.status_events = upload_storage_events(
+                    previous.get("conditions") or [], patch["conditions"]
+                )
             if "backup" in patch and backup is not None:
                 before = previous.get("backup") or {}
                 outcome.backup_events = backup_events(before, patch["backup"])

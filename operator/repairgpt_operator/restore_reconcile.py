@@ -1,5 +1,5 @@
 """Drives one RepairGPTRestore: reads what `restore.plan_restore` needs, then carries out its plan
-(maintenance hold on the instance, the restore Job, the restore's status)."""
+(maintenance hold on the instance, the find, backup and restore Jobs, the restore's status)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.ownership import label_selector, selector_labels
 from repairgpt_operator.resources.restore_job import (
     RESTORE_CONTAINER,
+    RESTORE_LABEL,
     RestoreRequest,
+    build_find_job,
     build_restore_job,
+    build_safety_backup_job,
     restore_job_name,
 )
 from repairgpt_operator.restore import (
@@ -25,6 +28,7 @@ from repairgpt_operator.restore import (
     RestoreView,
     is_terminal,
     plan_restore,
+    safety_backup_location,
     source_of,
     target_of,
 )
@@ -79,17 +83,28 @@ def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> Res
             instance = Instance.from_body(instance_body)
         except InvalidSpec as error:
             instance_error = str(error)
-    job = None
+    job = find_job = backup_job = None
     pods: list[dict[str, Any]] = []
     api_pods = 0
     log_tail = ""
     if not is_terminal(status):
         job = kube.get("batch/v1", "Job", namespace, restore_job_name(restore))
-        if job is not None:
+        if job is None:
+            find_job = kube.get("batch/v1", "Job", namespace, restore_job_name(restore, "find"))
+            backup_job = kube.get("batch/v1", "Job", namespace, restore_job_name(restore, "backup"))
+        if job is not None or find_job is not None or backup_job is not None:
+            # Their termination messages carry each command's result or error.
             pods = kube.list(
-                "v1", "Pod", namespace, label_selector=f"{JOB_NAME_LABEL}={job['metadata']['name']}"
+                "v1", "Pod", namespace, label_selector=f"{RESTORE_LABEL}={restore.name}"
             )
-            running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
+        if job is not None:
+            name = job["metadata"]["name"]
+            running = [
+                p
+                for p in pods
+                if (p.get("status") or {}).get("phase") == "Running"
+                and ((p.get("metadata") or {}).get("labels") or {}).get(JOB_NAME_LABEL) == name
+            ]
             if running:
                 # Progress for the restore's status; its own lines, every 30 s.
                 log_tail = kube.pod_log_tail(
@@ -107,6 +122,8 @@ def observe(kube: Kube, restore: RestoreRequest, body: Mapping[str, Any]) -> Res
         instance_error=instance_error,
         api_pods=api_pods,
         job=job,
+        find_job=find_job,
+        backup_job=backup_job,
         pods=tuple(pods),
         log_tail=log_tail,
     )
@@ -126,6 +143,23 @@ def _set_hold(
     )
 
 
+def _step_job(view: RestoreView, plan: RestorePlan) -> dict[str, Any]:
+    """The Job of the step the plan starts."""
+    restore, instance = view.restore, view.instance
+    source, target = source_of(view), target_of(view)
+    assert instance is not None and source is not None and target is not None
+    if plan.start == "find":
+        return build_find_job(restore, instance, s3=source)
+    if plan.start == "backup":
+        where = safety_backup_location(view)
+        assert where is not None
+        return build_safety_backup_job(
+            restore, instance, s3=where, database=instance.spec.database.primary
+        )
+    key = str(plan.status.get("backupKey") or restore.spec.backup)
+    return build_restore_job(restore, instance, s3=source, target=target, key=key)
+
+
 def carry_out(
     kube: Kube, body: Mapping[str, Any], view: RestoreView, plan: RestorePlan
 ) -> RestoreOutcome:
@@ -138,10 +172,8 @@ def carry_out(
     if plan.hold == "take" and instance_body is not None:
         outcome.instance_body = _set_hold(kube, view, restore.name, instance_body)
         outcome.wrote = True
-    if plan.start_job:
-        source, target = source_of(view), target_of(view)
-        assert view.instance is not None and source is not None and target is not None
-        kube.apply(build_restore_job(restore, view.instance, s3=source, target=target))
+    if plan.start is not None:
+        kube.apply(_step_job(view, plan))
         outcome.wrote = True
     if plan.status != dict(view.status):
         kube.patch_status(

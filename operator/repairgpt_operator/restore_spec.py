@@ -85,7 +85,8 @@ class RepairGPTRestoreSpec(CamelModel):
     )
     clean: bool = Field(
         default=False,
-        description="Allow a non-empty target: the backup's objects are dropped and recreated.",
+        description="Allow a non-empty target: the backup's objects are dropped and recreated. "
+        "Into the instance's own database, that database is backed up first.",
     )
     maintenance: bool = Field(
         default=True,
@@ -111,14 +112,27 @@ class RepairGPTRestoreStatus(CamelModel):
     )
     phase: Literal["Pending", "Running", "Succeeded", "Failed"] | None = Field(
         default=None,
-        description="Pending (waiting for maintenance mode or another restore), Running (the "
-        "restore Job runs), Succeeded or Failed.",
+        description="Pending (naming the backup, waiting for a failed-over instance's failback, "
+        "for maintenance mode or another restore, or backing up the database before a clean "
+        "restore), Running (the restore Job runs), Succeeded or Failed.",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Complete and Failed conditions."
     )
     job_name: str | None = Field(default=None, description="The restore Job.")
-    backup_key: str | None = Field(default=None, description="The dump that was restored.")
+    backup_key: str | None = Field(
+        default=None,
+        description="The dump that is restored: spec.backup, with `latest` resolved to a key "
+        "when the restore was accepted (a backup taken later is never the one restored).",
+    )
+    pre_restore_backup_key: str | None = Field(
+        default=None,
+        description="For a clean restore into the instance's own database: the backup of that "
+        "database taken right before the restore (the restore does not start without it).",
+    )
+    pre_restore_backup_location: str | None = Field(
+        default=None, description="s3:// URL of that backup."
+    )
     location: str | None = Field(default=None, description="s3:// URL of the restored dump.")
     restored_tables: int | None = Field(default=None, description="Tables restored.")
     restored_rows: int | None = Field(

@@ -9,6 +9,7 @@ validators that the operator enforces when it parses a body.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -237,20 +239,16 @@ class RateLimit(CamelModel):
     )
 
 
+# spec.config fields of earlier versions that the API never read: `debug` (LOG_LEVEL=DEBUG gives
+# verbose logs) and `apiVersion` (the REST API is served under /api/v1 only).
+RETIRED_CONFIG_FIELDS = frozenset({"debug", "apiVersion", "api_version"})
+
+
 class AppConfig(CamelModel):
     """Non-secret settings of the API, delivered through the ConfigMap <name>-api."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="LOG_LEVEL of the API (JSON logs)."
-    )
-    debug: bool = Field(
-        default=False, description="DEBUG flag of the API; keep false in production."
-    )
-    api_version: str = Field(
-        default="v1",
-        pattern=r"^v[0-9]+$",
-        max_length=16,
-        description="API_VERSION: the URL prefix of the REST API, e.g. v1.",
     )
     cors_origins: list[
         Annotated[
@@ -271,6 +269,15 @@ class AppConfig(CamelModel):
         default_factory=RateLimit,
         description="Per-client rate limit of the API (by client address).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_retired_fields(cls, data: Any) -> Any:
+        # Objects written before these fields were retired may still carry them (the API server
+        # prunes them from stored objects, but a body can come from elsewhere): ignore them.
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if k not in RETIRED_CONFIG_FIELDS}
+        return data
 
 
 class Database(CamelModel):
@@ -306,6 +313,10 @@ class LLM(CamelModel):
     )
 
 
+# Room for a hundred uploads at the API's default cap (UPLOAD_MAX_BYTES, 10 MiB).
+DEFAULT_DATA_SIZE_LIMIT = "1Gi"
+
+
 class S3Storage(CamelModel):
     """An S3 bucket (AWS or any S3-compatible store) for uploaded files."""
 
@@ -337,7 +348,15 @@ class Storage(CamelModel):
     """Where the API stores uploaded files."""
 
     s3: S3Storage | None = Field(
-        default=None, description="An S3 bucket; without it uploads stay on the pod's disk."
+        default=None,
+        description="An S3 bucket; required for more than one API replica. Without it uploads "
+        "stay in an emptyDir of each pod: only the pod that received an upload can serve it, "
+        "and every rollout loses them (condition UploadStorage says so).",
+    )
+    empty_dir_size_limit: Quantity = Field(
+        default=DEFAULT_DATA_SIZE_LIMIT,
+        description="sizeLimit of each API pod's emptyDir at DATA_DIR, where uploads stay "
+        "without spec.storage.s3; the kubelet evicts a pod whose volume outgrows it.",
     )
 
 
@@ -422,7 +441,8 @@ class BackupVerify(CamelModel):
     database: DatabaseSecretRef | None = Field(
         default=None,
         description="A database on the PostgreSQL server where the throwaway database is "
-        "created (its role needs CREATEDB); empty means the primary's Secret.",
+        "created (its role needs CREATEDB); empty means the primary's Secret, whose role then "
+        "needs CREATEDB (the BackupVerified condition says so).",
     )
 
 
@@ -480,9 +500,28 @@ class NetworkPolicySpec(CamelModel):
         min_length=1,
         max_length=63,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-        description="Namespace of the ingress controller, the only source allowed to reach "
-        "the API port.",
+        description="Namespace of the ingress controller, allowed to reach the API port.",
     )
+    metrics_namespaces: list[
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=63,
+                pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                description="A namespace name.",
+            ),
+        ]
+    ] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Namespaces (e.g. Prometheus's) also allowed to reach the API port, to "
+        "scrape /metrics inside the cluster; the Ingress does not route /metrics.",
+    )
+
+
+# An IPv4 or IPv6 address with an optional prefix length, or * (checked exactly by the models).
+TRUSTED_PROXY_PATTERN = r"^(\*|[0-9a-fA-F:.]+(/[0-9]{1,3})?)$"
 
 
 class IngressSpec(CamelModel):
@@ -524,6 +563,39 @@ class IngressSpec(CamelModel):
         description="cert-manager ClusterIssuer (annotation cert-manager.io/cluster-issuer); "
         "empty means no annotation.",
     )
+    trusted_proxies: (
+        list[
+            Annotated[
+                str,
+                Field(
+                    pattern=TRUSTED_PROXY_PATTERN,
+                    max_length=64,
+                    description="An IP address or CIDR, or * for any peer.",
+                ),
+            ]
+        ]
+        | None
+    ) = Field(
+        default=None,
+        max_length=64,
+        description="TRUSTED_PROXIES: TCP peers whose X-Forwarded-For header names the client "
+        "(for the per-client rate limit and logs), e.g. [10.0.0.0/8]; [] trusts none. Unset: "
+        "any peer (*) while spec.networkPolicy is enabled, since it admits only the ingress "
+        "controller's namespace (and metricsNamespaces) to the API port; none otherwise.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        for item in value or []:
+            if item != "*":
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        "ingress.trustedProxies items must be IP addresses, CIDRs or *"
+                    ) from None
+        return value
 
     @model_validator(mode="after")
     def _host_when_enabled(self) -> IngressSpec:
@@ -644,6 +716,11 @@ class RepairGPTInstanceSpec(CamelModel):
         description="PodDisruptionBudget of the API pods.",
         json_schema_extra=_object_default(PodDisruptionBudgetSpec),
     )
+    admin_api_key_secret: SecretKeySelector | None = Field(
+        default=None,
+        description="Secret key holding the admin key (ADMIN_API_KEY) that guide writes must "
+        "send in X-API-Key; without it every guide write is refused (403).",
+    )
 
     @model_validator(mode="after")
     def _replica_when_failover(self) -> RepairGPTInstanceSpec:
@@ -661,7 +738,8 @@ class Condition(CamelModel):
     """One observation about the instance, in the standard Kubernetes condition shape."""
 
     type: str = Field(
-        description="Ready, Reconciled, Maintenance, FailedOver, BackupHealthy or BackupVerified."
+        description="Ready, Reconciled, Maintenance, FailedOver, Degraded, BackupHealthy, "
+        "BackupVerified or UploadStorage."
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(default="", description="One CamelCase word saying why.")
@@ -735,6 +813,14 @@ class BackupStatus(CamelModel):
         "reports its result.",
     )
     last_error: str | None = Field(default=None, description="Error of the last failed backup.")
+    source: Literal["primary", "replica"] | None = Field(
+        default=None,
+        description="The database the backups dump from: replica while the instance is failed "
+        "over (the primary is down, the replica has its data), else primary.",
+    )
+    last_source: Literal["primary", "replica"] | None = Field(
+        default=None, description="The database the newest successful backup was dumped from."
+    )
     last_manual_token: str | None = Field(
         default=None,
         description="Token of the newest finished on-demand backup "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from repairgpt_operator.backup import (
@@ -19,6 +20,8 @@ from repairgpt_operator.conditions import (
     MAINTENANCE,
     READY,
     RECONCILED,
+    UPLOAD_STORAGE,
+    find_condition,
     is_true,
     make_condition,
     set_condition,
@@ -210,6 +213,70 @@ def maintenance_condition(instance: Instance) -> dict[str, Any]:
     )
 
 
+def max_api_replicas(instance: Instance) -> int:
+    """The most API pods the spec lets run at once: the HPA's maximum, or spec.replicas."""
+    autoscaling = instance.spec.autoscaling
+    return autoscaling.max_replicas if autoscaling.enabled else instance.spec.replicas
+
+
+def upload_storage_condition(instance: Instance) -> dict[str, Any]:
+    """UploadStorage=False when several API pods keep uploads in their own emptyDirs: an upload
+    is then served only by the pod that took it, and every rollout loses them all."""
+    generation = instance.generation
+    s3 = instance.spec.storage.s3
+    if s3 is not None:
+        return make_condition(
+            UPLOAD_STORAGE,
+            "True",
+            reason="S3",
+            message=f"uploads are stored in the S3 bucket {s3.bucket}, shared by every API pod",
+            observed_generation=generation,
+        )
+    most = max_api_replicas(instance)
+    if most > 1:
+        return make_condition(
+            UPLOAD_STORAGE,
+            "False",
+            reason="EmptyDirWithReplicas",
+            message=f"up to {most} API pods keep uploads in an emptyDir each: an upload is "
+            "visible only to the pod that received it, and every rollout loses them; set "
+            "spec.storage.s3",
+            observed_generation=generation,
+        )
+    return make_condition(
+        UPLOAD_STORAGE,
+        "True",
+        reason="EmptyDirSingleReplica",
+        message="the one API pod keeps uploads in an emptyDir, lost on every rollout; set "
+        "spec.storage.s3 to keep them",
+        observed_generation=generation,
+    )
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """An Event to record because a condition changed."""
+
+    type: str
+    reason: str
+    message: str
+
+
+def upload_storage_events(
+    before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[str, Any]]
+) -> list[StatusEvent]:
+    """A Warning when UploadStorage turns False, a Normal Event when it recovers."""
+    old = find_condition(before, UPLOAD_STORAGE)
+    new = find_condition(after, UPLOAD_STORAGE)
+    if new is None or (old is not None and old.get("status") == new.get("status")):
+        return []
+    if new.get("status") == "False":
+        return [StatusEvent("Warning", str(new["reason"]), str(new["message"]))]
+    if old is not None and old.get("status") == "False":
+        return [StatusEvent("Normal", str(new["reason"]), str(new["message"]))]
+    return []
+
+
 def invalid_spec_status(
     previous: Mapping[str, Any], *, generation: int, message: str, now: str
 ) -> dict[str, Any]:
@@ -264,6 +331,7 @@ def compute_status(
         stale = (BACKUP_HEALTHY, BACKUP_VERIFIED)
         conditions = [c for c in conditions if c.get("type") not in stale]
     conditions = set_condition(conditions, ready_condition(instance, deployment, pods), now=now)
+    conditions = set_condition(conditions, upload_storage_condition(instance), now=now)
     if children_synced:
         conditions = set_condition(
             conditions, reconciled_condition(instance, error, applied), now=now

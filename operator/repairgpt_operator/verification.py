@@ -15,11 +15,12 @@ from typing import Any
 from repairgpt_operator.backup import (
     BackupEvent,
     JobsObservation,
+    describe_runs,
     finished_job,
     parse_time,
     pod_error,
     pod_result,
-    schedule_interval_seconds,
+    rpo_window,
 )
 from repairgpt_operator.conditions import BACKUP_VERIFIED, make_condition
 from repairgpt_operator.resources.backup_cronjob import VERIFY_CONTAINER
@@ -90,26 +91,44 @@ def verification_status(previous: Mapping[str, Any], observed: JobsObservation) 
     return {key: value for key, value in status.items() if value is not None}
 
 
+def needs_create_database(instance: Instance) -> str | None:
+    """What the verification needs of the application's own role: it restores into a throwaway
+    database, created with the role of spec.backup.verify.database or, by default, of the
+    primary's Secret (the application's role); None when another role is configured."""
+    if instance.spec.backup.verify.database is not None:
+        return None
+    primary = instance.spec.database.primary
+    return (
+        f"verification creates a throwaway database with the role of Secret "
+        f"{primary.secret_name} key {primary.key} (the application's role), which needs "
+        "CREATEDB; set spec.backup.verify.database to verify with another role"
+    )
+
+
 def verification_condition(
     instance: Instance, status: Mapping[str, Any], observed: JobsObservation, *, now: datetime
 ) -> dict[str, Any]:
-    """BackupVerified: True while the newest verification succeeded within twice the
-    verification interval; False when it failed, is overdue, or none has ever succeeded."""
+    """BackupVerified: True while the newest verification succeeded within its RPO window (two
+    scheduled runs); False when it failed, is overdue, or none has ever succeeded. Until one has
+    succeeded, the message says when the application's own role needs CREATEDB."""
     verify = instance.spec.backup.verify
     generation = instance.generation
     success = status.get("lastVerifiedTime")
     failure = status.get("lastVerificationFailureTime")
+    needs = needs_create_database(instance)
     if failure and (not success or parse_time(failure) >= parse_time(success)):
+        error = status.get("lastVerificationError") or "the verification Job failed"
+        denied = "CREATEDB" in error
         return make_condition(
             BACKUP_VERIFIED,
             "False",
-            reason="VerificationFailed",
-            message=f"the verification at {failure} failed: "
-            f"{status.get('lastVerificationError') or 'the verification Job failed'}",
+            reason="CreateDatabaseDenied" if denied else "VerificationFailed",
+            message=f"the verification at {failure} failed: {error}"
+            + (f"; {needs}" if denied and needs else ""),
             observed_generation=generation,
         )
-    limit = 2 * schedule_interval_seconds(verify.schedule)
-    if success and (now - parse_time(success)).total_seconds() <= limit:
+    window = rpo_window(verify.schedule, parse_time(success)) if success else None
+    if success and window is not None and now <= window.deadline:
         location = status.get("lastVerifiedLocation") or "the newest backup"
         return make_condition(
             BACKUP_VERIFIED,
@@ -127,29 +146,30 @@ def verification_condition(
             message="scheduled backups and their verification are suspended",
             observed_generation=generation,
         )
-    if success:
+    if success and window is not None:
         return make_condition(
             BACKUP_VERIFIED,
             "False",
             reason="VerificationTooOld",
             message=f"the newest successful verification ({success}) is older than twice the "
-            f"verification interval ({limit} s)",
+            f"verification interval ({describe_runs(window)})",
             observed_generation=generation,
         )
+    note = f"; {needs}" if needs else ""
     created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
-    if created and (now - parse_time(created)).total_seconds() > limit:
+    if created and now > rpo_window(verify.schedule, parse_time(created)).deadline:
         return make_condition(
             BACKUP_VERIFIED,
             "False",
             reason="NeverVerified",
-            message=f"no verification has succeeded since the schedule began ({created})",
+            message=f"no verification has succeeded since the schedule began ({created}){note}",
             observed_generation=generation,
         )
     return make_condition(
         BACKUP_VERIFIED,
         "Unknown",
         reason="AwaitingVerification",
-        message="no verification has run yet",
+        message=f"no verification has run yet{note}",
         observed_generation=generation,
     )
 

@@ -16,7 +16,8 @@ from repairgpt_operator.backup import (
     backup_status,
     build_manual_job,
     manual_job_name,
-    schedule_interval_seconds,
+    parse_time,
+    rpo_window,
     wants_manual_job,
 )
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
@@ -24,35 +25,52 @@ from tests.operator.factories import instance_body, make_instance
 
 HOUR = 3600
 DAY = 24 * HOUR
+WEEK = 7 * DAY
 BACKUP: dict[str, Any] = {
     "backup": {"enabled": True, "schedule": "0 * * * *", "s3": {"bucket": "shop-backups"}}
 }
 
 
 @pytest.mark.parametrize(
-    ("schedule", "seconds"),
+    ("schedule", "since", "seconds"),
     [
-        ("0 * * * *", HOUR),
-        ("17 * * * *", HOUR),
-        ("*/15 * * * *", 15 * 60),
-        ("* * * * *", 60),
-        ("30 2 * * *", DAY),
-        ("0 */6 * * *", 6 * HOUR),
-        ("0 1,13 * * *", 12 * HOUR),
-        ("0 1,5 * * *", 20 * HOUR),
-        ("0 9-17 * * *", 16 * HOUR),
-        ("0 3 * * 0", 7 * DAY),
-        ("0 3 * * 1-5", 3 * DAY),
-        ("0 3 1 * *", 31 * DAY),
-        ("@hourly", HOUR),
-        ("@daily", DAY),
-        ("@weekly", 7 * DAY),
-        ("0 3 * * MON", DAY),
-        ("not a schedule", DAY),
+        ("0 * * * *", "2026-11-28T10:29:00Z", 2 * HOUR),
+        ("*/15 * * * *", "2026-11-28T10:29:00Z", 30 * 60),
+        ("30 2 * * *", "2026-11-28T02:40:00Z", 2 * DAY),
+        ("0 */6 * * *", "2026-11-28T06:10:00Z", 12 * HOUR),
+        # The runs that matter are the ones after the backup: 13:00, then 01:00 the next day.
+        ("0 1,13 * * *", "2026-11-28T01:05:00Z", DAY),
+        ("0 1,5 * * *", "2026-11-28T05:05:00Z", DAY),
+        ("0 3 * * 0", "2026-11-29T03:05:00Z", 2 * WEEK),
+        # Friday's backup: the next runs are Monday and Tuesday.
+        ("0 3 * * 1-5", "2026-11-27T03:05:00Z", 4 * DAY),
+        ("0 3 * * MON", "2026-11-30T03:05:00Z", 2 * WEEK),
+        ("0 3 * * MON", "2026-11-30T03:00:00Z", 2 * WEEK),
+        ("0 3 1 * *", "2026-11-01T03:05:00Z", 61 * DAY),
+        ("@hourly", "2026-11-28T10:29:00Z", 2 * HOUR),
+        ("@weekly", "2026-11-29T00:10:00Z", 2 * WEEK),
+        ("not a schedule", "2026-11-28T10:29:00Z", 2 * DAY),
     ],
 )
-def test_schedule_interval_is_the_longest_wait_between_runs(schedule: str, seconds: int) -> None:
-    assert schedule_interval_seconds(schedule) == seconds
+def test_the_rpo_window_spans_the_next_two_runs_of_the_real_schedule(
+    schedule: str, since: str, seconds: int
+) -> None:
+    assert rpo_window(schedule, parse_time(since)).seconds == seconds
+
+
+def test_a_weekly_backup_stays_healthy_all_week_and_breaks_the_rpo_after_two_missed_runs() -> None:
+    weekly = {"backup": {**BACKUP["backup"], "schedule": "0 3 * * MON"}}
+    # Monday's backup on Saturday: no run has been missed.
+    saturday = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    status = {"lastSuccessfulTime": "2026-11-30T03:10:00Z"}
+    instance = make_instance(weekly)
+    condition = backup_condition(instance, status, BackupObservation(cronjob={}), now=saturday)
+    assert (condition["status"], condition["reason"]) == ("True", "BackupSucceeded")
+    # Two Mondays later both runs have passed without a newer backup.
+    late = datetime(2026, 12, 14, 4, tzinfo=UTC)
+    condition = backup_condition(instance, status, BackupObservation(cronjob={}), now=late)
+    assert (condition["status"], condition["reason"]) == ("False", "BackupTooOld")
+    assert "2026-12-07T03:00:00Z and 2026-12-14T03:00:00Z" in condition["message"]
 
 
 def test_manual_job_name_is_stable_per_token_and_differs_between_tokens() -> None:
@@ -263,3 +281,39 @@ def test_location_is_left_alone_when_the_container_wrote_no_result() -> None:
         jobs=(_job("a", "Complete"),), pods=(_pod("a", "backup", 0, "backup written"),)
     )
     assert backup_status(previous, observed)["lastLocation"] == "s3://shop-backups/db/old.sql.gz"
+
+
+def test_status_and_condition_say_backups_come_from_the_replica_while_failed_over() -> None:
+    spec = {
+        **BACKUP,
+        "database": {"replica": {"secretName": "repairgpt-db-replica", "key": "database-url"}},
+    }
+    instance = make_instance(spec, status={"database": {"active": "replica"}})
+    cronjob = build_backup_cronjob(instance)
+    done = _job("shop-backup-1", "Complete", end="2026-11-28T12:05:00Z")
+    done["metadata"]["annotations"] = dict(
+        cronjob["spec"]["jobTemplate"]["metadata"]["annotations"]
+    )
+    observed = BackupObservation(cronjob=cronjob, jobs=(done,))
+    status = backup_status({}, observed)
+    assert (status["source"], status["lastSource"]) == ("replica", "replica")
+    condition = backup_condition(instance, status, observed, now=NOW)
+    assert condition["status"] == "True"
+    assert "taken from the replica" in condition["message"]
+    assert "failed over" in condition["message"]
+
+
+def test_an_on_demand_backup_dumps_the_same_database_as_the_schedule() -> None:
+    spec = {
+        **BACKUP,
+        "database": {"replica": {"secretName": "repairgpt-db-replica", "key": "database-url"}},
+    }
+    instance = make_instance(spec, status={"database": {"active": "replica"}})
+    job = build_manual_job(instance, build_backup_cronjob(instance), "t1")
+    assert job["metadata"]["annotations"] == {
+        "repairgpt.io/backup-source": "replica",
+        BACKUP_TOKEN_ANNOTATION: "t1",
+    }
+    [dump] = job["spec"]["template"]["spec"]["initContainers"]
+    env = {item["name"]: item for item in dump["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "repairgpt-db-replica"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
 import yaml
 
 from repairgpt_operator.crd import render_crd
@@ -73,6 +75,11 @@ def test_contract_fields_exist() -> None:
     } <= set(spec)
     assert "targetCPUUtilizationPercentage" in spec["autoscaling"]["properties"]
     assert "baseURL" in spec["llm"]["properties"]
+    assert "trustedProxies" in spec["ingress"]["properties"]
+    assert "emptyDirSizeLimit" in spec["storage"]["properties"]
+    assert "metricsNamespaces" in spec["networkPolicy"]["properties"]
+    admin = spec["adminApiKeySecret"]
+    assert set(admin["properties"]) == {"name", "key"} and admin["required"] == ["name"]
     status = _schema()["properties"]["status"]["properties"]
     assert {
         "observedGeneration",
@@ -115,3 +122,22 @@ def test_crd_has_short_name_subresources_and_printer_columns() -> None:
         "Last Backup",
         "Age",
     ]
+
+
+def test_config_fields_the_api_never_read_are_gone_from_the_schema() -> None:
+    # Removed fields are pruned from stored objects and from applies without strict validation.
+    config = _schema()["properties"]["spec"]["properties"]["config"]
+    assert not {"debug", "apiVersion"} & set(config["properties"])
+    assert not {"debug", "apiVersion"} & set(config["default"])
+
+
+@pytest.mark.parametrize("proxy", ["*", "10.0.0.1", "10.0.0.0/8", "fd00::/8", "::1"])
+def test_the_schema_accepts_proxy_addresses(proxy: str) -> None:
+    item = _schema()["properties"]["spec"]["properties"]["ingress"]["properties"]
+    assert re.match(item["trustedProxies"]["items"]["pattern"], proxy)
+
+
+@pytest.mark.parametrize("proxy", ["ingress-nginx", "10.0.0.0/8,10.1.0.0/16", "", "* "])
+def test_the_schema_refuses_what_is_no_proxy_address(proxy: str) -> None:
+    item = _schema()["properties"]["spec"]["properties"]["ingress"]["properties"]
+    assert not re.match(item["trustedProxies"]["items"]["pattern"], proxy)

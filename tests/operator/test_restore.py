@@ -21,25 +21,33 @@ NOW = "2026-11-28T12:00:00Z"
 BACKUP = {"backup": {"enabled": True, "s3": {"bucket": "shop-backups", "prefix": "db/"}}}
 
 
+KEY = "db/repairgpt-1.sql.gz"
+
+
 def _restore(**spec: Any) -> RestoreRequest:
     return RestoreRequest(
         name="tuesday",
         namespace="repair",
         uid="uid-1",
-        spec=RepairGPTRestoreSpec.model_validate({"instanceName": "shop", **spec}),
+        spec=RepairGPTRestoreSpec.model_validate({"instanceName": "shop", "backup": KEY, **spec}),
     )
 
 
 def _instance(
-    *, hold: str | None = None, maintenance: str = "Off", spec: dict[str, Any] | None = None
+    *,
+    hold: str | None = None,
+    maintenance: str = "Off",
+    spec: dict[str, Any] | None = None,
+    active: str = "primary",
 ) -> Instance:
-    body = instance_body(spec or BACKUP, status={"maintenance": {"phase": maintenance}})
+    status = {"maintenance": {"phase": maintenance}, "database": {"active": active}}
+    body = instance_body(spec or BACKUP, status=status)
     if hold:
         body["metadata"]["annotations"] = {RESTORE_HOLD_ANNOTATION: hold}
     return Instance.from_body(body)
 
 
-def _job(outcome: str | None = None) -> dict[str, Any]:
+def _job(outcome: str | None = None, name: str = "tuesday-restore") -> dict[str, Any]:
     status: dict[str, Any] = {"startTime": "2026-11-28T12:01:00Z", "active": 1}
     if outcome:
         status["conditions"] = [
@@ -50,14 +58,16 @@ def _job(outcome: str | None = None) -> dict[str, Any]:
                 "message": "BackoffLimitExceeded" if outcome == "Failed" else "",
             }
         ]
-    return {"metadata": {"name": "tuesday-restore"}, "status": status}
+    return {"metadata": {"name": name}, "status": status}
 
 
-def _pod(exit_code: int, message: str) -> dict[str, Any]:
+def _pod(
+    exit_code: int, message: str, job: str = "tuesday-restore", container: str = "restore"
+) -> dict[str, Any]:
     terminated = {"exitCode": exit_code, "message": message}
     return {
-        "metadata": {"labels": {"batch.kubernetes.io/job-name": "tuesday-restore"}},
-        "status": {"containerStatuses": [{"name": "restore", "state": {"terminated": terminated}}]},
+        "metadata": {"labels": {"batch.kubernetes.io/job-name": job}},
+        "status": {"containerStatuses": [{"name": container, "state": {"terminated": terminated}}]},
     }
 
 
@@ -219,6 +229,132 @@ def test_a_running_restore_shows_the_newest_progress_line_of_its_log(
     view = _view(instance=_instance(hold="tuesday", maintenance="On"), job=_job(), log_tail=log)
     message = plan_restore(view, now=NOW).status["message"]
     assert message.startswith(
-        f"restoring latest (Job tuesday-restore): db/repairgpt-1.sql.gz: {stages[-1]}: "
+        f"restoring {KEY} (Job tuesday-restore): db/repairgpt-1.sql.gz: {stages[-1]}: "
         "512.0 MiB of 1.0 GiB (50 %), "
     )
+
+
+# --- naming the backup, failover, the backup before a clean restore -------------------------------
+
+NEWEST = "db/repairgpt-20261128T030000.000Z.sql.gz"
+FOUND = json.dumps({"key": NEWEST, "location": f"s3://shop-backups/{NEWEST}"})
+
+
+def test_latest_is_named_by_a_find_job_before_the_instance_is_touched() -> None:
+    plan = plan_restore(_view(_restore(backup="latest"), instance=_instance()), now=NOW)
+    assert (plan.phase, plan.start, plan.hold) == ("Pending", "find", None)
+    assert "finding the newest backup in s3://shop-backups/db/" in plan.status["message"]
+    running = plan_restore(
+        _view(_restore(backup="latest"), instance=_instance(), find_job=_job(None, "tuesday-find")),
+        now=NOW,
+    )
+    assert (running.phase, running.start, running.hold) == ("Pending", None, None)
+
+
+def test_the_key_latest_stood_for_is_recorded_and_is_the_one_restored() -> None:
+    found = _view(
+        _restore(backup="latest"),
+        instance=_instance(),
+        find_job=_job("Complete", "tuesday-find"),
+        pods=(_pod(0, FOUND, "tuesday-find", "find"),),
+    )
+    accepted = plan_restore(found, now=NOW)
+    assert accepted.status["backupKey"] == NEWEST
+    assert accepted.hold == "take"
+    # Later passes keep that key, whatever newer backups appear (the find Job is not read again).
+    ready = _view(
+        _restore(backup="latest"),
+        status=accepted.status,
+        instance=_instance(hold="tuesday", maintenance="On"),
+    )
+    started = plan_restore(ready, now=NOW)
+    assert (started.phase, started.start) == ("Running", "restore")
+    assert started.status["backupKey"] == NEWEST
+    assert NEWEST in started.status["message"]
+
+
+def test_no_backup_for_latest_fails_before_the_instance_is_touched() -> None:
+    log = "repairgpt backup: error: no successful backup in s3://shop-backups/db/\n"
+    view = _view(
+        _restore(backup="latest"),
+        instance=_instance(),
+        find_job=_job("Failed", "tuesday-find"),
+        pods=(_pod(31, log, "tuesday-find", "find"),),
+    )
+    plan = plan_restore(view, now=NOW)
+    assert (plan.phase, plan.hold) == ("Failed", None)
+    assert (
+        "no backup to restore: no successful backup in s3://shop-backups/db/"
+        in (plan.status["message"])
+    )
+
+
+def test_a_failed_over_instance_keeps_the_restore_pending_until_failback() -> None:
+    plan = plan_restore(_view(instance=_instance(active="replica")), now=NOW)
+    assert (plan.phase, plan.hold, plan.start) == ("Pending", None, None)
+    assert "failed over" in plan.status["message"]
+    assert "spec.target" in plan.status["message"]
+    # Failed over after the hold was taken: the read-only API comes back meanwhile.
+    held = plan_restore(
+        _view(instance=_instance(hold="tuesday", maintenance="On", active="replica")), now=NOW
+    )
+    assert (held.phase, held.hold, held.start) == ("Pending", "release", None)
+
+
+def test_a_failed_over_instance_does_not_hold_back_a_restore_into_another_database() -> None:
+    other = {"secretName": "scratch-db", "key": "database-url"}
+    restore = _restore(maintenance=False, target=other)
+    plan = plan_restore(_view(restore, instance=_instance(active="replica")), now=NOW)
+    assert (plan.phase, plan.start) == ("Running", "restore")
+
+
+def test_a_clean_restore_into_the_instance_database_backs_it_up_first() -> None:
+    ready = _instance(hold="tuesday", maintenance="On")
+    plan = plan_restore(_view(_restore(clean=True), instance=ready), now=NOW)
+    assert (plan.phase, plan.start) == ("Pending", "backup")
+    assert "before the clean restore" in plan.status["message"]
+    assert [e.reason for e in plan.events] == ["PreRestoreBackup"]
+    running = plan_restore(
+        _view(_restore(clean=True), instance=ready, backup_job=_job(None, "tuesday-backup")),
+        now=NOW,
+    )
+    assert (running.phase, running.start) == ("Pending", None)
+    safety = "db/repairgpt-20261128T120100.000Z.sql.gz"
+    result = json.dumps({"key": safety, "location": f"s3://shop-backups/{safety}"})
+    done = _view(
+        _restore(clean=True),
+        instance=ready,
+        backup_job=_job("Complete", "tuesday-backup"),
+        pods=(_pod(0, result, "tuesday-backup", "backup"),),
+    )
+    started = plan_restore(done, now=NOW)
+    assert (started.phase, started.start) == ("Running", "restore")
+    assert started.status["preRestoreBackupKey"] == safety
+    assert started.status["preRestoreBackupLocation"] == f"s3://shop-backups/{safety}"
+    # The backup restored is still the one named at the start, not the one just taken.
+    assert started.status["backupKey"] == KEY
+
+
+def test_a_failed_backup_before_a_clean_restore_fails_it_and_lifts_the_hold() -> None:
+    log = "repairgpt backup: error: cannot connect to postgresql://shop:***@db/shop: refused\n"
+    view = _view(
+        _restore(clean=True),
+        instance=_instance(hold="tuesday", maintenance="On"),
+        backup_job=_job("Failed", "tuesday-backup"),
+        pods=(_pod(20, log, "tuesday-backup", "backup"),),
+    )
+    plan = plan_restore(view, now=NOW)
+    assert (plan.phase, plan.start, plan.hold) == ("Failed", None, "release")
+    assert (
+        "the backup before the restore failed, so nothing was restored" in (plan.status["message"])
+    )
+    assert "cannot connect" in plan.status["message"]
+    assert [e.reason for e in plan.events] == ["PreRestoreBackupFailed"]
+
+
+def test_a_clean_restore_into_another_database_needs_no_backup_first() -> None:
+    other = {"secretName": "scratch-db", "key": "database-url"}
+    restore = _restore(clean=True, maintenance=False, target=other)
+    plan = plan_restore(_view(restore, instance=_instance()), now=NOW)
+    assert (plan.phase, plan.start) == ("Running", "restore")
+    assert "preRestoreBackupKey" not in plan.status

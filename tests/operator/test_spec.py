@@ -90,3 +90,33 @@ def test_cron_pattern_refuses_malformed_schedules(schedule: str) -> None:
     import re
 
     assert not re.match(CRON_PATTERN, schedule)
+
+
+def test_trusted_proxies_take_addresses_networks_and_any() -> None:
+    proxies = ["10.0.0.0/8", "192.168.1.7", "fd00::/8", "*"]
+    spec = make_instance({"ingress": {"trustedProxies": proxies}}).spec
+    assert spec.ingress.trusted_proxies == proxies
+    assert make_instance().spec.ingress.trusted_proxies is None
+
+
+@pytest.mark.parametrize("proxy", ["10.0.0.0/33", "300.1.1.1", "1.2.3", "1:2:3:4:5:6:7:8:9"])
+def test_trusted_proxies_refuse_what_is_no_address(proxy: str) -> None:
+    # Shaped like an address (the schema's pattern lets them in), yet none.
+    with pytest.raises(InvalidSpec) as caught:
+        Instance.from_body(instance_body({"ingress": {"trustedProxies": [proxy]}}))
+    assert "trustedProxies" in str(caught.value)
+    assert "IP addresses, CIDRs or *" in str(caught.value)
+
+
+def test_the_admin_key_secret_is_a_secret_reference() -> None:
+    spec = make_instance({"adminApiKeySecret": {"name": "repairgpt-admin"}}).spec
+    assert spec.admin_api_key_secret is not None
+    assert (spec.admin_api_key_secret.name, spec.admin_api_key_secret.key) == (
+        "repairgpt-admin",
+        "api-key",
+    )
+
+
+def test_retired_config_fields_are_accepted_and_dropped() -> None:
+    config = make_instance({"config": {"debug": True, "apiVersion": "v2"}}).spec.config
+    assert set(config.model_dump(by_alias=True)) == {"logLevel", "corsOrigins", "rateLimit"}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from repairgpt_operator.backup import BackupObservation, JobsObservation
 from repairgpt_operator.conditions import find_condition
-from repairgpt_operator.status import compute_status, status_patch
-from tests.operator.factories import make_instance
+from repairgpt_operator.status import compute_status, status_patch, upload_storage_events
+from tests.operator.factories import example_instance, make_instance
 
 
 def _deployment(
@@ -228,3 +230,63 @@ def test_a_missing_secret_and_an_unschedulable_pod_are_named() -> None:
     message = ready["message"]
     assert 'api-x: CreateContainerConfigError: secret "db" not found' in message
     assert "api-y: not scheduled: 0/1 nodes: Insufficient cpu" in message
+
+
+def _upload_storage(spec: dict[str, Any]) -> dict[str, Any]:
+    status = compute_status(make_instance(spec), previous={}, deployment=_deployment(2, 2), now="T")
+    condition = find_condition(status["conditions"], "UploadStorage")
+    assert condition is not None
+    return {**condition, "phase": status["phase"]}
+
+
+def test_several_replicas_without_s3_warn_that_uploads_are_lost_and_not_shared() -> None:
+    condition = _upload_storage({"replicas": 2})
+    assert (condition["status"], condition["reason"]) == ("False", "EmptyDirWithReplicas")
+    assert "spec.storage.s3" in condition["message"]
+    assert "rollout" in condition["message"]
+    # A warning, not an outage: the pods serve.
+    assert condition["phase"] == "Running"
+
+
+def test_an_autoscaler_that_may_add_pods_warns_too() -> None:
+    spec = {"replicas": 1, "autoscaling": {"enabled": True, "minReplicas": 1, "maxReplicas": 3}}
+    condition = _upload_storage(spec)
+    assert condition["status"] == "False"
+    assert "up to 3 API pods" in condition["message"]
+
+
+def test_uploads_in_s3_or_a_single_pod_raise_no_warning() -> None:
+    shared = _upload_storage({"replicas": 4, "storage": {"s3": {"bucket": "shop-uploads"}}})
+    assert (shared["status"], shared["reason"]) == ("True", "S3")
+    single = _upload_storage({"replicas": 1})
+    assert (single["status"], single["reason"]) == ("True", "EmptyDirSingleReplica")
+
+
+def test_the_upload_warning_is_an_event_once_and_its_end_too() -> None:
+    risky = compute_status(
+        make_instance({"replicas": 3}), previous={}, deployment=_deployment(3, 3), now="T1"
+    )
+    (warning,) = upload_storage_events([], risky["conditions"])
+    assert (warning.type, warning.reason) == ("Warning", "EmptyDirWithReplicas")
+    again = compute_status(
+        make_instance({"replicas": 3}), previous=risky, deployment=_deployment(3, 3), now="T2"
+    )
+    assert upload_storage_events(risky["conditions"], again["conditions"]) == []
+    fixed = compute_status(
+        make_instance({"replicas": 3, "storage": {"s3": {"bucket": "shop-uploads"}}}),
+        previous=again,
+        deployment=_deployment(3, 3),
+        now="T3",
+    )
+    (recovered,) = upload_storage_events(again["conditions"], fixed["conditions"])
+    assert (recovered.type, recovered.reason) == ("Normal", "S3")
+    single = compute_status(make_instance(), previous={}, deployment=_deployment(1, 1), now="T")
+    assert upload_storage_events([], single["conditions"]) == []
+
+
+@pytest.mark.parametrize("example", ["staging", "production"])
+def test_the_examples_with_several_pods_keep_uploads_in_s3(example: str) -> None:
+    status = compute_status(example_instance(example), previous={}, deployment=None, now="T")
+    condition = find_condition(status["conditions"], "UploadStorage")
+    assert condition is not None
+    assert (condition["status"], condition["reason"]) == ("True", "S3")

@@ -134,3 +134,45 @@ def test_events_only_for_new_outcomes() -> None:
     after = {**before, "lastVerificationFailureTime": "2026-11-28T03:40:00Z"}
     [event] = verification_events(before, after)
     assert (event.type, event.reason) == ("Warning", "BackupVerificationFailed")
+
+
+def test_until_verified_the_condition_says_the_application_role_needs_createdb() -> None:
+    waiting = verification_condition(make_instance(VERIFY), {}, JobsObservation(), now=NOW)
+    assert waiting["reason"] == "AwaitingVerification"
+    assert "Secret repairgpt-db key database-url" in waiting["message"]
+    assert "needs CREATEDB" in waiting["message"]
+    assert "spec.backup.verify.database" in waiting["message"]
+    # With a role of its own for verification, the application's role needs nothing more.
+    elsewhere = {
+        "backup": {
+            **VERIFY["backup"],
+            "verify": {
+                **VERIFY["backup"]["verify"],
+                "database": {"secretName": "verify-db", "key": "database-url"},
+            },
+        }
+    }
+    own = verification_condition(make_instance(elsewhere), {}, JobsObservation(), now=NOW)
+    assert "CREATEDB" not in own["message"]
+
+
+def test_a_verification_refused_create_database_is_reported_as_such() -> None:
+    log = (
+        "repairgpt backup: error: the role shop may not create databases, and verify restores "
+        "into a throwaway database; grant it with `ALTER ROLE shop CREATEDB` (as a superuser) "
+        "or pass --database-url with a role that has CREATEDB\n"
+    )
+    observed = JobsObservation(jobs=(_job("v1", "Failed"),), pods=(_pod("v1", 36, log),))
+    status = verification_status({}, observed)
+    condition = verification_condition(make_instance(VERIFY), status, observed, now=NOW)
+    assert (condition["status"], condition["reason"]) == ("False", "CreateDatabaseDenied")
+    assert "set spec.backup.verify.database" in condition["message"]
+
+
+def test_a_weekly_verification_is_not_overdue_within_its_week() -> None:
+    weekly = {
+        "backup": {**VERIFY["backup"], "verify": {"enabled": True, "schedule": "0 4 * * SUN"}}
+    }
+    status = {"lastVerifiedTime": "2026-11-22T04:30:00Z"}
+    condition = verification_condition(make_instance(weekly), status, JobsObservation(), now=NOW)
+    assert (condition["status"], condition["reason"]) == ("True", "Verified")

@@ -1,4 +1,4 @@
-"""The `repairgpt backup create|list|restore|verify|prune` commands."""
+"""The `repairgpt backup create|find|list|restore|verify|prune` commands."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ MiB = 1024 * 1024
 # A Kubernetes termination message holds at most 4 KiB; the result files stay well below.
 RESULT_FILE_LIMIT = 3072
 RESULT_MISMATCHES = 5
+# The restore target's URL as an environment variable (set from a Secret by the operator's
+# restore Job): an argument would show in the process list of the node.
+RESTORE_TARGET_ENV = "RESTORE_TARGET_URL"
 
 
 def exit_codes_epilog() -> str:
@@ -42,7 +45,7 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     """Register `backup` with its subcommands on the main `repairgpt` parser."""
     backup = subparsers.add_parser(
         "backup",
-        help="PostgreSQL backups to S3: create, list, restore, verify, prune",
+        help="PostgreSQL backups to S3: create, find, list, restore, verify, prune",
         description=textwrap.fill(
             "Back up the database to S3 and restore it. S3 credentials come from the "
             "standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
@@ -91,6 +94,19 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     create.set_defaults(func=_guarded(_create))
 
+    find = command("find", "name the backup that `latest` or a key stands for, without restoring")
+    find.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
+    _add_location(find)
+    find.add_argument("--json", action="store_true", help="print JSON")
+    find.add_argument(
+        "--result-file",
+        type=Path,
+        default=None,
+        help="also write {key, location, taken_at} as JSON to this file, e.g. "
+        "/dev/termination-log so that the operator can record which backup a restore uses",
+    )
+    find.set_defaults(func=_guarded(_find))
+
     listing = command("list", "list backups, newest first")
     _add_location(listing)
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -101,7 +117,12 @@ def add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     )
     restore.add_argument("key", metavar="latest|KEY", help="`latest` or a dump key")
     _add_location(restore)
-    restore.add_argument("--target-url", required=True, help="database to restore into")
+    restore.add_argument(
+        "--target-url",
+        default=os.environ.get(RESTORE_TARGET_ENV),
+        help=f"database to restore into (default: ${RESTORE_TARGET_ENV}, which keeps the URL out "
+        "of the process list); postgresql+psycopg:// is accepted",
+    )
     restore.add_argument(
         "--clean",
         action="store_true",
@@ -275,6 +296,7 @@ def _create(args: argparse.Namespace) -> int:
     if args.result_file is not None:
         # Small on purpose: a termination message holds at most 4 KiB.
         result = {
+            "key": manifest.key,
             "location": f"s3://{location.bucket}/{manifest.key}",
             "size_bytes": manifest.size_bytes,
             "sha256": manifest.sha256,
@@ -357,10 +379,35 @@ def _mismatch_error(checks: list[TableCheck]) -> int:
     return int(ExitCode.ROW_COUNT_MISMATCH)
 
 
+def _find(args: argparse.Namespace) -> int:
+    from repairgpt.backup.catalog import find_backup
+    from repairgpt.backup.s3 import check_bucket, make_client
+
+    location = _location(args)
+    client = make_client(location)
+    check_bucket(client, location)
+    entry = find_backup(client, location, args.key)
+    result = {
+        "key": entry.dump_key,
+        "location": f"s3://{location.bucket}/{entry.dump_key}",
+        "taken_at": entry.taken_at.astimezone(UTC).isoformat(),
+    }
+    if args.result_file is not None:
+        write_result_file(args.result_file, result)
+    print(json.dumps(result) if args.json else entry.dump_key)
+    return 0
+
+
 def _restore(args: argparse.Namespace) -> int:
     from repairgpt.backup.dump import PgTools
     from repairgpt.backup.restore import restore_backup
 
+    if not args.target_url:
+        print(
+            f"repairgpt backup: error: --target-url or {RESTORE_TARGET_ENV} is required",
+            file=sys.stderr,
+        )
+        return int(ExitCode.USAGE)
     location = _location(args)
     report = restore_backup(
         location=location,

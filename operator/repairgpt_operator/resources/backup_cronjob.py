@@ -1,9 +1,9 @@
-"""Builds the CronJobs `<instance>-backup` (dump the primary database to S3, then prune) and
+"""Builds the CronJobs `<instance>-backup` (dump the database to S3, then prune) and
 `<instance>-verify` (restore the newest backup into a throwaway database and count rows)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from repairgpt_operator.ownership import Component, child_metadata, common_labels
 from repairgpt_operator.resources.deployment import (
@@ -24,6 +24,9 @@ PRUNE_CONTAINER = "prune"
 VERIFY_CONTAINER = "verify"
 # A verification restores a whole backup: allow it as long as a backup itself.
 VERIFY_BACKOFF_LIMIT = 0
+# On each backup Job: `primary` or `replica`, the database it dumped.
+BACKUP_SOURCE_ANNOTATION = "repairgpt.io/backup-source"
+BackupSource = Literal["primary", "replica"]
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -48,7 +51,11 @@ def location_args(s3: BackupS3) -> list[str]:
 
 def backup_command(instance: Instance) -> list[str]:
     """The command line of the dump: `repairgpt backup create` into the configured bucket."""
-    s3 = _backup_s3(instance)
+    return backup_command_for(_backup_s3(instance))
+
+
+def backup_command_for(s3: BackupS3) -> list[str]:
+    """`repairgpt backup create` into one S3 location."""
     # Progress lines every 30 s are enough in a pod log.
     return [
         "repairgpt",
@@ -141,6 +148,22 @@ def job_container(
     }
 
 
+def backup_source(instance: Instance) -> BackupSource:
+    """The database the backups dump from: the replica while the instance is failed over (the
+    primary is down then, and the replica has its data), else the primary."""
+    if instance.state.database_active == "replica" and instance.spec.database.replica is not None:
+        return "replica"
+    return "primary"
+
+
+def backup_database(instance: Instance) -> DatabaseSecretRef:
+    """The Secret reference of the database that `backup_source` names."""
+    replica = instance.spec.database.replica
+    if backup_source(instance) == "replica" and replica is not None:
+        return replica
+    return instance.spec.database.primary
+
+
 def backup_pod_spec(instance: Instance) -> dict[str, Any]:
     """The backup pod: the dump as an init container, so the prune runs only after it
     succeeded (containers of one pod cannot run one after another otherwise)."""
@@ -153,7 +176,7 @@ def backup_pod_spec(instance: Instance) -> dict[str, Any]:
                 instance,
                 BACKUP_CONTAINER,
                 backup_command(instance),
-                database=instance.spec.database.primary,
+                database=backup_database(instance),
             )
         ],
         "containers": [
@@ -171,8 +194,13 @@ def _cronjob(
     schedule: str,
     backoff_limit: int,
     pod_spec: dict[str, Any],
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     labels = common_labels(instance, component)
+    job_metadata: dict[str, Any] = {"labels": labels}
+    if annotations:
+        # Copied onto every Job, so each one tells what it ran against.
+        job_metadata["annotations"] = annotations
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -187,7 +215,7 @@ def _cronjob(
             "successfulJobsHistoryLimit": HISTORY_LIMIT,
             "failedJobsHistoryLimit": HISTORY_LIMIT,
             "jobTemplate": {
-                "metadata": {"labels": labels},
+                "metadata": job_metadata,
                 "spec": {
                     "backoffLimit": backoff_limit,
                     "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
@@ -206,6 +234,7 @@ def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
         schedule=instance.spec.backup.schedule,
         backoff_limit=BACKOFF_LIMIT,
         pod_spec=backup_pod_spec(instance),
+        annotations={BACKUP_SOURCE_ANNOTATION: backup_source(instance)},
     )
 
 

@@ -8,6 +8,18 @@ from repairgpt_operator.ownership import child_metadata
 from repairgpt_operator.spec import Instance
 
 DATA_DIR = "/var/lib/repairgpt"
+ANY_PEER = "*"
+
+
+def trusted_proxies(instance: Instance) -> list[str]:
+    """The TCP peers whose X-Forwarded-For the API believes: spec.ingress.trustedProxies, or by
+    default any peer while the generated NetworkPolicy lets only the ingress controller's
+    namespace (and the metrics namespaces) reach the API port, and none without it (a client
+    could then name any address and get a fresh rate-limit budget with each)."""
+    declared = instance.spec.ingress.trusted_proxies
+    if declared is not None:
+        return [ANY_PEER] if ANY_PEER in declared else list(declared)
+    return [ANY_PEER] if instance.spec.network_policy.enabled else []
 
 
 def config_data(instance: Instance) -> dict[str, str]:
@@ -15,13 +27,13 @@ def config_data(instance: Instance) -> dict[str, str]:
     spec = instance.spec
     data = {
         "LOG_LEVEL": spec.config.log_level,
-        "DEBUG": "true" if spec.config.debug else "false",
-        "API_VERSION": spec.config.api_version,
         "CORS_ORIGINS": ",".join(spec.config.cors_origins),
         "LLM_MODEL": spec.llm.model,
         "DATA_DIR": DATA_DIR,
         "RATE_LIMIT_REQUESTS": str(spec.config.rate_limit.requests),
         "RATE_LIMIT_WINDOW_SECONDS": str(spec.config.rate_limit.window_seconds),
+        # Empty: no peer is a proxy, the TCP peer is the client.
+        "TRUSTED_PROXIES": ",".join(trusted_proxies(instance)),
     }
     if spec.llm.base_url:
         data["OPENAI_BASE_URL"] = spec.llm.base_url

@@ -15,6 +15,10 @@ API_PORT = 8000
 # A numeric non-root user, so that runAsNonRoot can be verified whatever USER the image names.
 RUN_AS_USER = 10001
 CONFIG_HASH_ANNOTATION = "repairgpt.io/config-hash"
+# /tmp holds request bodies spooled while they stream in: room for 25 uploads at the API's
+# default cap (UPLOAD_MAX_BYTES, 10 MiB) at once. Each emptyDir of the pod has a sizeLimit, so
+# that one pod cannot fill the node's disk (the kubelet evicts the pod instead).
+TMP_SIZE_LIMIT = "256Mi"
 
 
 def api_replicas(instance: Instance) -> int | None:
@@ -64,6 +68,9 @@ def api_environment(instance: Instance) -> list[dict[str, Any]]:
     if spec.storage.s3 is not None and spec.storage.s3.credentials_secret:
         for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             env.append(_secret_env(variable, spec.storage.s3.credentials_secret, variable))
+    if spec.admin_api_key_secret is not None:
+        admin = spec.admin_api_key_secret
+        env.append(_secret_env("ADMIN_API_KEY", admin.name, admin.key))
     return env
 
 
@@ -174,8 +181,11 @@ def build_deployment(instance: Instance) -> dict[str, Any]:
                 "containers": [api_container(instance)],
                 # The root filesystem is read-only: give the API writable scratch space.
                 "volumes": [
-                    {"name": "tmp", "emptyDir": {}},
-                    {"name": "data", "emptyDir": {}},
+                    {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+                    {
+                        "name": "data",
+                        "emptyDir": {"sizeLimit": instance.spec.storage.empty_dir_size_limit},
+                    },
                 ],
             },
         },

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from repairgpt_operator.ownership import child_metadata, child_name
 from repairgpt_operator.spec import Instance
 
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+# What the public reaches through the Ingress (Prefix paths). The operations endpoints (/health,
+# /ready, /metrics) and the OpenAPI docs (/docs, /openapi.json) stay inside the cluster.
+PUBLIC_PATH_PREFIXES: tuple[str, ...] = (
+    "/api",  # the REST API, /api/v1/...
+)
 
 
 def tls_secret_name(instance: Instance) -> str:
@@ -16,11 +22,13 @@ def tls_secret_name(instance: Instance) -> str:
 
 
 def build_ingress(instance: Instance) -> dict[str, Any]:
-    """An Ingress for spec.ingress.host that terminates TLS and forwards to the API Service."""
+    """An Ingress for spec.ingress.host that terminates TLS and forwards the public paths (and
+    nothing else) to the API Service."""
     spec = instance.spec.ingress
     metadata = child_metadata(instance)
     if spec.cluster_issuer:
         metadata["annotations"] = {CLUSTER_ISSUER_ANNOTATION: spec.cluster_issuer}
+    backend = {"service": {"name": child_name(instance, "api"), "port": {"name": "http"}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -33,16 +41,8 @@ def build_ingress(instance: Instance) -> dict[str, Any]:
                     "host": spec.host,
                     "http": {
                         "paths": [
-                            {
-                                "path": "/",
-                                "pathType": "Prefix",
-                                "backend": {
-                                    "service": {
-                                        "name": child_name(instance, "api"),
-                                        "port": {"name": "http"},
-                                    }
-                                },
-                            }
+                            {"path": path, "pathType": "Prefix", "backend": copy.deepcopy(backend)}
+                            for path in PUBLIC_PATH_PREFIXES
                         ]
                     },
                 }

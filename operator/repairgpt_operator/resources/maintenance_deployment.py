@@ -13,6 +13,9 @@ from repairgpt_operator.resources.deployment import (
 )
 from repairgpt_operator.spec import Instance
 
+# The maintenance page writes next to nothing (it is its DATA_DIR, and it takes no uploads).
+MAINTENANCE_TMP_SIZE_LIMIT = "64Mi"
+
 
 def build_maintenance_deployment(instance: Instance) -> dict[str, Any]:
     """One pod of the app image in MAINTENANCE_MODE: it answers every request with the
@@ -58,7 +61,9 @@ def build_maintenance_deployment(instance: Instance) -> dict[str, Any]:
                     "automountServiceAccountToken": False,
                     "securityContext": restricted_pod_security_context(),
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [
+                        {"name": "tmp", "emptyDir": {"sizeLimit": MAINTENANCE_TMP_SIZE_LIMIT}}
+                    ],
                 },
             },
         },

@@ -1,4 +1,5 @@
-"""Builds the NetworkPolicy `<instance>-api`: in from the ingress controller, out to known ports."""
+"""Builds the NetworkPolicy `<instance>-api`: in from the ingress controller (and the metrics
+scrapers' namespaces), out to known ports."""
 
 from __future__ import annotations
 
@@ -15,13 +16,19 @@ HTTPS_PORT = 443
 
 
 def build_networkpolicy(instance: Instance) -> dict[str, Any]:
-    """Ingress to the API port only from the ingress controller's namespace; egress only to DNS,
-    PostgreSQL, Redis and HTTPS (LLM and S3 endpoints).
+    """Ingress to the API port only from the ingress controller's namespace and
+    spec.networkPolicy.metricsNamespaces; egress only to DNS, PostgreSQL, Redis and HTTPS (LLM
+    and S3 endpoints). The API trusts X-Forwarded-For from these peers by default
+    (TRUSTED_PROXIES, see configmap.py).
 
     The pod selector covers every pod of the instance (API, maintenance page, backup Jobs), which
     need the same egress.
     """
-    ingress_namespace = instance.spec.network_policy.ingress_namespace
+    policy = instance.spec.network_policy
+    sources = [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+        for namespace in dict.fromkeys([policy.ingress_namespace, *policy.metrics_namespaces])
+    ]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -36,13 +43,7 @@ def build_networkpolicy(instance: Instance) -> dict[str, Any]:
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [
                 {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {"kubernetes.io/metadata.name": ingress_namespace}
-                            }
-                        }
-                    ],
+                    "from": sources,
                     "ports": [{"protocol": "TCP", "port": API_PORT}],
                 }
             ],

@@ -1,10 +1,10 @@
-"""Builds the Job that runs one RepairGPTRestore: `repairgpt backup restore` in the app image."""
+"""Builds the Jobs of one RepairGPTRestore, each a `repairgpt backup` command in the app image."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from repairgpt_operator.ownership import (
     APP_NAME,
@@ -14,13 +14,24 @@ from repairgpt_operator.ownership import (
     MANAGED_BY_LABEL,
     NAME_LABEL,
 )
-from repairgpt_operator.resources.backup_cronjob import job_container, location_args
+from repairgpt_operator.resources.backup_cronjob import (
+    BACKUP_CONTAINER,
+    backup_command_for,
+    job_container,
+    location_args,
+)
 from repairgpt_operator.resources.deployment import restricted_pod_security_context
 from repairgpt_operator.restore_spec import RESTORE_KIND, RepairGPTRestoreSpec
 from repairgpt_operator.spec import API_VERSION, BackupS3, DatabaseSecretRef, Instance
 
 RESTORE_LABEL = "repairgpt.io/restore"
 RESTORE_CONTAINER = "restore"
+FIND_CONTAINER = "find"
+# What a restore runs, in this order: find the backup (for `latest`), back up the target (for a
+# clean restore into the instance's own database), restore.
+RestoreStep = Literal["find", "backup", "restore"]
+# Read by `repairgpt backup restore` when --target-url is not given.
+RESTORE_TARGET_ENV = "RESTORE_TARGET_URL"
 # A restore is applied in one transaction and is safe to repeat, but a failure (a non-empty
 # target, a corrupted dump) repeats the same way: report it instead of retrying.
 BACKOFF_LIMIT = 0
@@ -38,18 +49,19 @@ class RestoreRequest:
     spec: RepairGPTRestoreSpec
 
 
-def restore_job_name(restore: RestoreRequest) -> str:
-    """`<restore>-restore`, shortened with a digest when the restore's name is long (a Job name
+def restore_job_name(restore: RestoreRequest, step: RestoreStep = "restore") -> str:
+    """`<restore>-<step>`, shortened with a digest when the restore's name is long (a Job name
     becomes a label value: at most 63 characters)."""
-    name = f"{restore.name}-restore"
+    name = f"{restore.name}-{step}"
     if len(name) <= MAX_NAME:
         return name
     digest = hashlib.sha256(restore.name.encode()).hexdigest()[:6]
-    return f"{restore.name[: MAX_NAME - 15].rstrip('-.')}-{digest}-restore"
+    keep = MAX_NAME - len(step) - 8
+    return f"{restore.name[:keep].rstrip('-.')}-{digest}-{step}"
 
 
 def restore_labels(restore: RestoreRequest) -> dict[str, str]:
-    """Labels of the Job and its pod: the instance's, component `restore`, and the restore."""
+    """Labels of the Jobs and their pods: the instance's, component `restore`, and the restore."""
     return {
         NAME_LABEL: APP_NAME,
         INSTANCE_LABEL: restore.spec.instance_name,
@@ -59,17 +71,16 @@ def restore_labels(restore: RestoreRequest) -> dict[str, str]:
     }
 
 
-def restore_command(restore: RestoreRequest, s3: BackupS3) -> list[str]:
-    """`repairgpt backup restore` into the database of DATABASE_URL (expanded by the kubelet
-    from the Secret reference, so the URL never appears in the Job's spec)."""
+def restore_command(restore: RestoreRequest, s3: BackupS3, key: str) -> list[str]:
+    """`repairgpt backup restore KEY` into the database of RESTORE_TARGET_URL: the command reads
+    the URL from its environment (set from the Secret by the kubelet), so it is neither in the
+    Job's spec nor in the container's argv."""
     command = [
         "repairgpt",
         "backup",
         "restore",
-        restore.spec.backup,
+        key,
         *location_args(s3),
-        "--target-url",
-        "$(DATABASE_URL)",
         "--progress-interval",
         "30",
         "--result-file",
@@ -80,19 +91,26 @@ def restore_command(restore: RestoreRequest, s3: BackupS3) -> list[str]:
     return command
 
 
-def build_restore_job(
-    restore: RestoreRequest, instance: Instance, *, s3: BackupS3, target: DatabaseSecretRef
-) -> dict[str, Any]:
-    """The restore Job, owned by the RepairGPTRestore (deleting the restore deletes it)."""
+def find_command(restore: RestoreRequest, s3: BackupS3) -> list[str]:
+    """`repairgpt backup find` of the restore's backup (`latest` becomes a key)."""
+    return [
+        "repairgpt",
+        "backup",
+        "find",
+        restore.spec.backup,
+        *location_args(s3),
+        "--result-file",
+        "/dev/termination-log",
+    ]
+
+
+def _job(restore: RestoreRequest, step: RestoreStep, container: dict[str, Any]) -> dict[str, Any]:
     labels = restore_labels(restore)
-    container = job_container(
-        instance, RESTORE_CONTAINER, restore_command(restore, s3), database=target, s3=s3
-    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": restore_job_name(restore),
+            "name": restore_job_name(restore, step),
             "namespace": restore.namespace,
             "labels": labels,
             "ownerReferences": [
@@ -121,3 +139,46 @@ def build_restore_job(
             },
         },
     }
+
+
+def build_restore_job(
+    restore: RestoreRequest,
+    instance: Instance,
+    *,
+    s3: BackupS3,
+    target: DatabaseSecretRef,
+    key: str,
+) -> dict[str, Any]:
+    """The restore Job of `key`, owned by the RepairGPTRestore (deleting the restore deletes
+    it); the target's URL by Secret reference in RESTORE_TARGET_URL only."""
+    container = job_container(
+        instance, RESTORE_CONTAINER, restore_command(restore, s3, key), database=None, s3=s3
+    )
+    container["env"].insert(
+        0,
+        {
+            "name": RESTORE_TARGET_ENV,
+            "valueFrom": {"secretKeyRef": {"name": target.secret_name, "key": target.key}},
+        },
+    )
+    return _job(restore, "restore", container)
+
+
+def build_find_job(restore: RestoreRequest, instance: Instance, *, s3: BackupS3) -> dict[str, Any]:
+    """The Job that names the backup a restore of `latest` uses, when the restore is accepted
+    (so that a backup taken later, during the hold for instance, is never the one restored)."""
+    container = job_container(
+        instance, FIND_CONTAINER, find_command(restore, s3), database=None, s3=s3
+    )
+    return _job(restore, "find", container)
+
+
+def build_safety_backup_job(
+    restore: RestoreRequest, instance: Instance, *, s3: BackupS3, database: DatabaseSecretRef
+) -> dict[str, Any]:
+    """The backup of the instance's database taken right before a clean restore replaces its
+    tables: the backup CronJob's dump, once, while the API is stopped."""
+    container = job_container(
+        instance, BACKUP_CONTAINER, backup_command_for(s3), database=database, s3=s3
+    )
+    return _job(restore, "backup", container)

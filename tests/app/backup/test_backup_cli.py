@@ -375,8 +375,47 @@ def test_the_result_file_says_where_the_backup_went_for_the_operator(
     manifest = created(backup_cli, small_database, s3_bucket, "--result-file", str(result_file))
     result = json.loads(result_file.read_text())
     assert result == {
+        "key": manifest["key"],
         "location": f"s3://{s3_bucket}/{manifest['key']}",
         "size_bytes": manifest["size_bytes"],
         "sha256": manifest["sha256"],
     }
     assert len(result_file.read_bytes()) < 4096, "fits a Kubernetes termination message"
+
+
+def test_restore_reads_the_target_url_from_the_environment_not_from_its_arguments(
+    backup_cli: RunCli, small_database: Database, empty_database: Database, s3_bucket: str
+) -> None:
+    created(backup_cli, small_database, s3_bucket)
+    result = backup_cli(
+        "restore", "latest", "--bucket", s3_bucket, env={"RESTORE_TARGET_URL": empty_database.url}
+    )
+    assert result.returncode == 0, result.stderr
+    assert empty_database.fingerprints() == small_database.fingerprints()
+
+
+def test_restore_without_a_target_names_both_ways_to_give_one(
+    backup_cli: RunCli, s3_bucket: str
+) -> None:
+    result = backup_cli("restore", "latest", "--bucket", s3_bucket, env={"RESTORE_TARGET_URL": ""})
+    assert result.returncode == 2
+    assert "--target-url or RESTORE_TARGET_URL is required" in result.stderr
+
+
+def test_find_names_the_backup_latest_stands_for_and_writes_it_for_the_operator(
+    backup_cli: RunCli, small_database: Database, s3_bucket: str, tmp_path: Any
+) -> None:
+    created(backup_cli, small_database, s3_bucket)
+    newest = created(backup_cli, small_database, s3_bucket)
+    result_file = tmp_path / "termination-log"
+    found = backup_cli("find", "latest", "--bucket", s3_bucket, "--result-file", str(result_file))
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == newest["key"]
+    result = json.loads(result_file.read_text())
+    assert (result["key"], result["location"]) == (
+        newest["key"],
+        f"s3://{s3_bucket}/{newest['key']}",
+    )
+    missing = backup_cli("find", "latest", "--bucket", s3_bucket, "--prefix", "elsewhere/")
+    assert missing.returncode == 31
+    assert "no successful backup" in missing.stderr

@@ -336,7 +336,7 @@ def test_unreachable_s3_fails_the_backup_and_makes_it_unhealthy(
     backup = stored["status"]["backup"]
     # The error line of the command, as one of the failed pods reported it.
     assert backup["lastError"] in cli_errors, (backup["lastError"], cli_errors)
-    assert endpoint in backup["lastError"] or "S3" in backup["lastError"]
+    assert "cannot reach S3" in backup["lastError"] and endpoint in backup["lastError"]
     assert backup["lastFailureTime"]
     healthy = condition(stored, "BackupHealthy")
     assert healthy is not None

@@ -1,4 +1,5 @@
-"""RepairGPTRestore end to end: maintenance hold, the restore Job, status, and the hold lifted.
+"""RepairGPTRestore end to end: the backup named, maintenance hold, the backup before a clean
+restore, the restore Job, status, and the hold lifted.
 
 Everything runs as real pods on the local cluster's node: the instance's API pods (which the
 hold scales to zero, and which must be gone before the restore starts), its maintenance page,
@@ -154,10 +155,16 @@ def _events(cluster: KubeCluster, namespace: str, reason: str) -> list[dict[str,
     return [e for e in list_json(cluster, namespace, "events") if e.get("reason") == reason]
 
 
+def _restore_jobs(cluster: KubeCluster, namespace: str) -> dict[str, dict[str, Any]]:
+    """The Jobs of the restore by step (find, backup, restore)."""
+    jobs = list_json(cluster, namespace, "jobs", RESTORE_SELECTOR)
+    return {job["metadata"]["name"].rsplit("-", 1)[1]: job for job in jobs}
+
+
 def _restore_job(cluster: KubeCluster, namespace: str) -> dict[str, Any]:
     """The restore Job as soon as the operator has created it."""
-    [job] = wait_until(
-        lambda: list_json(cluster, namespace, "jobs", RESTORE_SELECTOR),
+    job: dict[str, Any] = wait_until(
+        lambda: _restore_jobs(cluster, namespace).get("restore"),
         timeout=PODS_SECONDS,
         what="the restore Job",
         interval=0.1,
@@ -183,9 +190,15 @@ def test_restore_holds_maintenance_runs_the_job_and_gives_the_api_back(
     back_up(source, bucket, pod_s3, pod_postgres)
     _setup(cluster, namespace, pod_database, bucket, pod_s3)
 
-    # The API's own tables are in the target: the restore replaces only the backup's objects.
+    # The API's own tables are in the target: the restore replaces only the backup's objects,
+    # after backing the database up (into the same bucket: `latest` is named before that).
     restore = _restore("tuesday", clean=True)
     assert apply_manifest(cluster, namespace, restore).returncode == 0
+    named = wait_until(
+        lambda: _restore_status(cluster, namespace, "tuesday").get("backupKey"),
+        timeout=PODS_SECONDS,
+        what="the backup that `latest` stands for",
+    )
     # The instance goes into maintenance first; the Job waits for the API's pods to go.
     wait_until(
         lambda: _annotations(cluster, namespace).get(HOLD) == "tuesday",
@@ -230,6 +243,14 @@ def test_restore_holds_maintenance_runs_the_job_and_gives_the_api_back(
         what="the restore to end",
     )
     assert done["phase"] == "Succeeded", done
+    # The backup taken during the hold is kept, and is not the one restored.
+    assert done["backupKey"] == named
+    assert done["preRestoreBackupKey"].startswith("db/")
+    assert done["preRestoreBackupKey"] != named
+    assert done["preRestoreBackupKey"] in done["message"]
+    steps = _restore_jobs(cluster, namespace)
+    assert sorted(steps) == ["backup", "find", "restore"], sorted(steps)
+    assert steps["backup"]["status"].get("succeeded") == 1
     assert done["restoredRows"] == SEEDED_ROWS + 2
     assert done["restoredTables"] == SEEDED_TABLES
     assert done["location"].startswith(f"s3://{bucket}/db/")
@@ -317,14 +338,16 @@ def test_one_restore_at_a_time_and_deleting_one_lifts_its_hold(
         "endpoint": silent_s3,
         "credentialsSecret": "shop-s3",
     }
-    first = _restore("abandoned", s3=never_answers)
+    # Named keys: a `latest` would first be looked up in that store.
+    key = "db/repairgpt-20261128T030000.000Z.sql.gz"
+    first = _restore("abandoned", s3=never_answers, backup=key)
     assert apply_manifest(cluster, namespace, first).returncode == 0
     wait_until(
         lambda: _annotations(cluster, namespace).get(HOLD) == "abandoned",
         timeout=CONVERGE_SECONDS,
         what="the maintenance hold",
     )
-    second = _restore("second", s3=never_answers)
+    second = _restore("second", s3=never_answers, backup=key)
     assert apply_manifest(cluster, namespace, second).returncode == 0
     waiting = wait_until(
         lambda: (lambda s: s if "abandoned" in (s.get("message") or "") else None)(

@@ -194,3 +194,30 @@ def test_verification_can_run_on_another_database_server() -> None:
 def test_suspending_backups_suspends_their_verification() -> None:
     spec = {"backup": {**VERIFY["backup"], "suspend": True}}
     assert build_verify_cronjob(make_instance(spec))["spec"]["suspend"] is True
+
+
+REPLICA = {"database": {"replica": {"secretName": "repairgpt-db-replica", "key": "database-url"}}}
+
+
+def _failed_over(spec: dict[str, Any]) -> Any:
+    return make_instance(spec, status={"database": {"active": "replica"}})
+
+
+def test_backups_dump_the_replica_while_the_instance_is_failed_over() -> None:
+    cronjob = build_backup_cronjob(_failed_over({**BACKUP, **REPLICA}))
+    [dump] = _pod(cronjob)["initContainers"]
+    assert _env(dump)["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "repairgpt-db-replica",
+        "key": "database-url",
+    }
+    # Every Job the CronJob starts says which database it dumped.
+    template = cronjob["spec"]["jobTemplate"]["metadata"]
+    assert template["annotations"] == {"repairgpt.io/backup-source": "replica"}
+
+
+def test_backups_dump_the_primary_while_it_is_active() -> None:
+    cronjob = build_backup_cronjob(make_instance({**BACKUP, **REPLICA}))
+    [dump] = _pod(cronjob)["initContainers"]
+    assert _env(dump)["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "repairgpt-db"
+    template = cronjob["spec"]["jobTemplate"]["metadata"]
+    assert template["annotations"] == {"repairgpt.io/backup-source": "primary"}

@@ -12,8 +12,6 @@ def test_configmap_has_the_settings_of_the_spec() -> None:
             {
                 "config": {
                     "logLevel": "DEBUG",
-                    "debug": True,
-                    "apiVersion": "v2",
                     "corsOrigins": ["https://a.example", "https://b.example"],
                 }
             },
@@ -23,9 +21,39 @@ def test_configmap_has_the_settings_of_the_spec() -> None:
     assert configmap["metadata"]["name"] == "shop-api"
     data = configmap["data"]
     assert data["LOG_LEVEL"] == "DEBUG"
-    assert data["DEBUG"] == "true"
-    assert data["API_VERSION"] == "v2"
     assert data["CORS_ORIGINS"] == "https://a.example,https://b.example"
+
+
+def test_an_old_object_with_the_retired_debug_and_api_version_still_works_without_them() -> None:
+    # The API never read DEBUG or API_VERSION; objects written before they were retired keep
+    # working, and the pods are not given settings that do nothing.
+    data = build_configmap(make_instance({"config": {"debug": True, "apiVersion": "v2"}}))["data"]
+    assert "DEBUG" not in data
+    assert "API_VERSION" not in data
+
+
+def test_behind_the_generated_network_policy_every_peer_is_a_trusted_proxy() -> None:
+    # The policy admits only the ingress controller's namespace to the API port, so each peer
+    # is the controller and its X-Forwarded-For names the end user.
+    data = build_configmap(make_instance())["data"]
+    assert data["TRUSTED_PROXIES"] == "*"
+
+
+def test_without_the_network_policy_no_peer_is_trusted_by_default() -> None:
+    data = build_configmap(make_instance({"networkPolicy": {"enabled": False}}))["data"]
+    assert data["TRUSTED_PROXIES"] == ""
+
+
+def test_declared_trusted_proxies_reach_the_api() -> None:
+    declared = make_instance(
+        {
+            "networkPolicy": {"enabled": False},
+            "ingress": {"trustedProxies": ["10.0.0.0/8", "fd00::1"]},
+        }
+    )
+    assert build_configmap(declared)["data"]["TRUSTED_PROXIES"] == "10.0.0.0/8,fd00::1"
+    none = make_instance({"ingress": {"trustedProxies": []}})
+    assert build_configmap(none)["data"]["TRUSTED_PROXIES"] == ""
 
 
 def test_configmap_holds_no_secret() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from repairgpt_operator.resources.deployment import build_deployment
+from repairgpt_operator.resources.maintenance_deployment import build_maintenance_deployment
 from tests.operator.factories import example_instance, make_instance
 
 
@@ -131,3 +132,35 @@ def test_a_stopping_pod_keeps_serving_until_the_service_has_dropped_it() -> None
     ]
     # The sleep and uvicorn's 20 s graceful shutdown both fit in the grace period.
     assert container["lifecycle"]["preStop"]["sleep"]["seconds"] + 20 <= grace
+
+
+def test_the_admin_key_comes_from_the_secret_the_spec_names() -> None:
+    deployment = build_deployment(
+        make_instance({"adminApiKeySecret": {"name": "repairgpt-admin", "key": "admin-api-key"}})
+    )
+    assert _env(deployment)["ADMIN_API_KEY"] == {
+        "name": "ADMIN_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "repairgpt-admin", "key": "admin-api-key"}},
+    }
+
+
+def _volumes(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+
+
+def test_every_scratch_volume_of_the_api_and_maintenance_pods_has_a_size_limit() -> None:
+    instance = make_instance()
+    for deployment in (build_deployment(instance), build_maintenance_deployment(instance)):
+        volumes = _volumes(deployment)
+        assert volumes
+        for volume in volumes.values():
+            assert volume["emptyDir"]["sizeLimit"], volume["name"]
+
+
+def test_the_upload_volume_holds_many_uploads_and_follows_the_spec() -> None:
+    default = _volumes(build_deployment(make_instance()))
+    # A hundred uploads at the API's default cap of 10 MiB.
+    assert default["data"]["emptyDir"]["sizeLimit"] == "1Gi"
+    assert default["tmp"]["emptyDir"]["sizeLimit"] == "256Mi"
+    larger = build_deployment(make_instance({"storage": {"emptyDirSizeLimit": "5Gi"}}))
+    assert _volumes(larger)["data"]["emptyDir"]["sizeLimit"] == "5Gi"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from repairgpt_operator.resources.ingress import build_ingress
 from tests.operator.factories import example_instance, make_instance
 
@@ -25,3 +27,22 @@ def test_tls_secret_defaults_to_the_instance_name_and_issuer_is_optional() -> No
     )
     assert ingress["spec"]["tls"][0]["secretName"] == "shop-tls"
     assert "annotations" not in ingress["metadata"]
+
+
+def _routes(ingress: dict[str, Any], path: str) -> bool:
+    """Whether a request path reaches the backend under the Ingress's Prefix rules."""
+    (rule,) = ingress["spec"]["rules"]
+    for item in rule["http"]["paths"]:
+        prefix = item["path"].rstrip("/")
+        assert item["pathType"] == "Prefix"
+        if path == prefix or path.startswith(prefix + "/"):
+            return True
+    return False
+
+
+def test_only_the_api_is_public_and_the_operations_endpoints_stay_inside() -> None:
+    ingress = build_ingress(example_instance("production"))
+    for public in ("/api/v1/guides", "/api/v1/chat/sessions", "/api/v1/uploads/x"):
+        assert _routes(ingress, public), public
+    for internal in ("/metrics", "/docs", "/openapi.json", "/ready", "/health", "/redoc"):
+        assert not _routes(ingress, internal), internal

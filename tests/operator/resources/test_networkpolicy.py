@@ -29,3 +29,17 @@ def test_policy_applies_to_the_api_pods() -> None:
     labels = build_deployment(instance)["spec"]["template"]["metadata"]["labels"]
     selector = build_networkpolicy(instance)["spec"]["podSelector"]["matchLabels"]
     assert selector.items() <= labels.items()
+
+
+def test_the_metrics_namespaces_may_scrape_the_api_port() -> None:
+    policy = build_networkpolicy(
+        make_instance(
+            {"networkPolicy": {"ingressNamespace": "edge", "metricsNamespaces": ["monitoring"]}}
+        )
+    )
+    (rule,) = policy["spec"]["ingress"]
+    admitted = [
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for s in rule["from"]
+    ]
+    assert admitted == ["edge", "monitoring"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": API_PORT}]
