@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from repairgpt_operator.ownership import Component, child_metadata, common_labels
 from repairgpt_operator.resources.deployment import (
+    job_scratch_volume,
     restricted_container_security_context,
     restricted_pod_security_context,
 )
@@ -182,8 +183,7 @@ def backup_pod_spec(instance: Instance) -> dict[str, Any]:
         "containers": [
             _container(instance, PRUNE_CONTAINER, prune_command(instance), database=None)
         ],
-        # The root filesystem is read-only: scratch space for pg_dump and boto3.
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [job_scratch_volume()],
     }
 
 
@@ -248,7 +248,7 @@ def verify_pod_spec(instance: Instance) -> dict[str, Any]:
         "containers": [
             _container(instance, VERIFY_CONTAINER, verify_command(instance), database=database)
         ],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [job_scratch_volume()],
     }
 
 

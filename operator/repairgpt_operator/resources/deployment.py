@@ -103,6 +103,16 @@ def restricted_container_security_context() -> dict[str, Any]:
     }
 
 
+# The backup, verification and restore Jobs stream their dumps between the database and S3:
+# /tmp is only scratch space for the PostgreSQL tools and boto3.
+JOB_TMP_SIZE_LIMIT = "256Mi"
+
+
+def job_scratch_volume() -> dict[str, Any]:
+    """The writable /tmp of a Job pod whose root filesystem is read-only, size-limited."""
+    return {"name": "tmp", "emptyDir": {"sizeLimit": JOB_TMP_SIZE_LIMIT}}
+
+
 def restricted_pod_security_context() -> dict[str, Any]:
     """The pod side of the restricted Pod Security Standard."""
     return {

@@ -20,7 +20,10 @@ from repairgpt_operator.resources.backup_cronjob import (
     job_container,
     location_args,
 )
-from repairgpt_operator.resources.deployment import restricted_pod_security_context
+from repairgpt_operator.resources.deployment import (
+    job_scratch_volume,
+    restricted_pod_security_context,
+)
 from repairgpt_operator.restore_spec import RESTORE_KIND, RepairGPTRestoreSpec
 from repairgpt_operator.spec import API_VERSION, BackupS3, DatabaseSecretRef, Instance
 
@@ -134,7 +137,7 @@ def _job(restore: RestoreRequest, step: RestoreStep, container: dict[str, Any]) 
                     "automountServiceAccountToken": False,
                     "securityContext": restricted_pod_security_context(),
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    "volumes": [job_scratch_volume()],
                 },
             },
         },

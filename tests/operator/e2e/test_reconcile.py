@@ -31,16 +31,6 @@ SMALL = {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "1", "
 APP_COMMAND = Path(sys.executable).parent / "repairgpt"
 
 
-@pytest.fixture
-def k8s_namespace(k8s_cluster: KubeCluster, k8s_namespace: str) -> Iterator[str]:
-    """The shared per-test namespace, but deleted and waited for: the examples' pods are really
-    scheduled on the node, and the CPU they request would keep the next test's pods Pending."""
-    yield k8s_namespace
-    k8s_cluster.kubectl(
-        "delete", "namespace", k8s_namespace, "--timeout=120s", check=False, timeout=150
-    )
-
-
 def _instance_of(example: Path) -> dict[str, Any]:
     return next(
         d for d in yaml.safe_load_all(example.read_text()) if d["kind"] == "RepairGPTInstance"

@@ -124,3 +124,31 @@ def test_long_restore_names_give_valid_names_for_every_job() -> None:
     for step in ("find", "backup", "restore"):
         name = restore_job_name(_request(long_name), step)
         assert len(name) <= 63 and name.endswith(f"-{step}"), name
+
+
+def test_every_job_pod_of_the_operator_has_a_size_limited_scratch_volume() -> None:
+    from repairgpt_operator.resources.backup_cronjob import (
+        build_backup_cronjob,
+        build_verify_cronjob,
+    )
+    from tests.operator.resources.test_backup_cronjob import BACKUP
+
+    scheduled = make_instance(
+        {"backup": {**BACKUP["backup"], "verify": {"enabled": True, "schedule": "45 4 * * *"}}}
+    )
+    templates = [
+        cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        for cronjob in (build_backup_cronjob(scheduled), build_verify_cronjob(scheduled))
+    ] + [
+        job["spec"]["template"]["spec"]
+        for job in (
+            build_restore_job(_request(), make_instance(), s3=S3, target=TARGET, key="db/k"),
+            build_find_job(_request(), make_instance(), s3=S3),
+            build_safety_backup_job(_request(clean=True), make_instance(), s3=S3, database=TARGET),
+        )
+    ]
+    for template in templates:
+        volumes = template["volumes"]
+        assert volumes
+        for volume in volumes:
+            assert volume["emptyDir"]["sizeLimit"] == "256Mi", volume
