@@ -115,3 +115,22 @@ def test_a_preset_binary_folder_missing_binaries_is_a_clear_error(
     monkeypatch.setenv("REPAIRGPT_K8S_BIN", str(tmp_path))
     with pytest.raises(devcluster.DevClusterError, match="lacks etcd"):
         devcluster.ensure_binaries()
+
+
+def test_a_cluster_back_in_another_slot_starts_with_an_empty_etcd(tmp_path: Path) -> None:
+    from devcluster.cluster import forget_state_of_another_slot
+
+    (tmp_path / "etcd" / "member").mkdir(parents=True)
+    (tmp_path / "etcd-slot").write_text("2")
+    # Data made in slot 2 is kept while the cluster comes back in slot 2 ...
+    assert not forget_state_of_another_slot(tmp_path, NodeNetwork(2))
+    assert not forget_state_of_another_slot(tmp_path, NodeNetwork(2))
+    assert (tmp_path / "etcd" / "member").is_dir()
+    # ... and dropped when it comes back in slot 1, whose addresses its objects do not hold.
+    assert forget_state_of_another_slot(tmp_path, NodeNetwork(1))
+    assert not (tmp_path / "etcd").exists()
+    assert (tmp_path / "etcd-slot").read_text() == "1"
+    # Data of unknown origin (from before the slot was recorded) is dropped too.
+    (tmp_path / "etcd-slot").unlink()
+    (tmp_path / "etcd").mkdir()
+    assert forget_state_of_another_slot(tmp_path, NodeNetwork(1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -82,6 +83,20 @@ def _read_slot(state: Path) -> NodeNetwork | None:
         return None
 
 
+def forget_state_of_another_slot(state: Path, net: NodeNetwork) -> bool:
+    """Start from an empty etcd when the cluster comes back in another slot than the one its
+    objects were made in: they hold that slot's addresses (the `kubernetes` Service's
+    ClusterIP, which the API server's certificate no longer names; pod and endpoint addresses).
+    Returns whether the old state was removed."""
+    data, record = state / "etcd", state / "etcd-slot"
+    made_in = record.read_text().strip() if record.exists() else None
+    stale = data.exists() and made_in != str(net.slot)
+    if stale:
+        shutil.rmtree(data)
+    record.write_text(str(net.slot))
+    return stale
+
+
 def up(directory: Path) -> Cluster:
     """Start the cluster with its state in `directory`; reuse it when it is already running."""
     state = directory.resolve()
@@ -92,6 +107,8 @@ def up(directory: Path) -> Cluster:
     bin_dir = ensure_binaries()
     net = network.claim_slot(state)
     (state / "slot").write_text(str(net.slot))
+    if forget_state_of_another_slot(state, net):
+        print(f"the cluster's objects were made in another slot: starting slot {net.slot} empty")
     try:
         network.create(net)
         pki_dir = state / "pki"
