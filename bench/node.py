@@ -40,7 +40,7 @@ from kubernetes import watch as k8s_watch  # noqa: E402
 
 import devcluster  # noqa: E402
 from tests.conftest import KubeCluster  # noqa: E402
-from tests.utils.node import apply, image, operator_manifests, service_url, wait_for  # noqa: E402
+from tests.utils.node import apply, image, operator_manifests, routed_service_url, wait_for  # noqa: E402
 from tests.utils.servers import PostgresServer  # noqa: E402
 from tests.utils.service_load import ServiceLoad  # noqa: E402
 
@@ -172,7 +172,7 @@ def pod_starts(
 def maintenance_switches(cluster: KubeCluster, namespace: str, app: str) -> dict[str, Any]:
     apply(cluster, namespace, [instance("maint", app, "db", replicas=2)])
     wait_for(lambda: is_ready(cluster, namespace, "maint"), timeout=300, what="instance Ready")
-    url = service_url(cluster, namespace, "maint-api") + "/api/v1/guides/1"
+    url = routed_service_url(cluster, namespace, "maint-api") + "/api/v1/guides/1"
     result: dict[str, Any] = {}
     for state, expect in ((True, "503"), (False, "200")):
         with ServiceLoad(cluster, url, rate=20, max_seconds=240) as load:
@@ -232,7 +232,7 @@ def failover(
         ],
     )  # fmt: skip
     wait_for(lambda: is_ready(cluster, namespace, "fo"), timeout=300, what="instance Ready")
-    url = service_url(cluster, namespace, "fo-api") + "/api/v1/guides/1"
+    url = routed_service_url(cluster, namespace, "fo-api") + "/api/v1/guides/1"
     with ServiceLoad(cluster, url, rate=20, max_seconds=300) as load:
         started = time.monotonic()
         time.sleep(5)
@@ -292,7 +292,9 @@ def hpa_reaction(cluster: KubeCluster, namespace: str, app: str) -> dict[str, An
         what="CPU metrics in the HPA",
         every=1,
     )
-    url = service_url(cluster, namespace, "auto-api") + "/api/v1/guides?q=battery+replacement"
+    url = (
+        routed_service_url(cluster, namespace, "auto-api") + "/api/v1/guides?q=battery+replacement"
+    )
     with ServiceLoad(cluster, url, rate=60, max_seconds=240):
         started = time.monotonic()
         wait_for(

@@ -15,7 +15,7 @@ from tests.utils.node import (
     get,
     image,
     ready_pods,
-    service_url,
+    routed_service_url,
     wait_for,
 )
 from tests.utils.servers import RedisServer
@@ -83,7 +83,7 @@ def test_an_example_runs_its_api_pods_and_answers_in_english_and_japanese(
     )
     assert status["phase"] == "Running"
 
-    base = service_url(cluster, node_namespace, f"{name}-api")
+    base = routed_service_url(cluster, node_namespace, f"{name}-api")
     english = ask(cluster, base, "My iPhone battery drains fast, how do I replace it?")
     assert english["language"] == "en"
     assert english["citations"], english

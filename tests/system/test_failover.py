@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import KubeCluster
-from tests.utils.node import apply, get, http, image, pods, ready_pods, service_url, wait_for
+from tests.utils.node import apply, get, http, image, pods, ready_pods, routed_service_url, wait_for
 from tests.utils.servers import PostgresServer
 
 NAME = "failover"
@@ -275,7 +275,7 @@ def test_reads_keep_being_answered_from_the_replica_when_the_primary_dies(
         timeout=60,
         what="the instance to be Running",
     )
-    base = service_url(cluster, namespace, f"{NAME}-api")
+    base = routed_service_url(cluster, namespace, f"{NAME}-api")
     code, hits = http(cluster, "GET", f"{base}/api/v1/guides?q=battery")
     assert code == 200 and hits["data"], (code, hits)
     guide_id = hits["data"][0]["id"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.conftest import KubeCluster
 from tests.utils.instances import instance_documents
-from tests.utils.node import apply, get, image, ready_pods, service_url, wait_for
+from tests.utils.node import apply, get, image, ready_pods, routed_service_url, wait_for
 
 NAME = "autoscaled"
 SELECTOR = f"app.kubernetes.io/instance={NAME},app.kubernetes.io/component=api"
@@ -178,7 +178,7 @@ def test_the_api_scales_out_under_load_and_back_in_when_it_stops(
     )
     assert idle["status"]["desiredReplicas"] == 1, idle["status"]
 
-    base = service_url(cluster, namespace, f"{NAME}-api")
+    base = routed_service_url(cluster, namespace, f"{NAME}-api")
     host, _, port = base.removeprefix("http://").rpartition(":")
     load = subprocess.Popen(
         ["ip", "netns", "exec", cluster.node.network.netns, sys.executable, "-c", CHAT_LOAD,

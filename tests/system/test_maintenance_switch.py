@@ -16,7 +16,7 @@ from tests.utils.instances import (
     instance_status,
     ready_since,
 )
-from tests.utils.node import apply, get, image, pods, ready_pods, service_url, wait_for
+from tests.utils.node import apply, get, image, pods, ready_pods, routed_service_url, wait_for
 from tests.utils.service_load import LoadCounts, ServiceLoad
 
 READY_TIMEOUT = 180
@@ -80,7 +80,7 @@ def test_maintenance_serves_the_page_then_the_api_again_with_its_replicas_under_
         timeout=READY_TIMEOUT,
         what="2 ready API pods",
     )
-    service = service_url(cluster, namespace, f"{name}-api")
+    service = routed_service_url(cluster, namespace, f"{name}-api")
     url = service + GUIDES
     assert (answer(cluster, url, "application/json") or (0, ""))[0] == 200
 

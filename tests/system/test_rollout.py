@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tests.conftest import KubeCluster
 from tests.utils.instances import api_selector, instance_documents, instance_status
-from tests.utils.node import apply, get, image, pods, ready_pods, service_url, wait_for
+from tests.utils.node import apply, get, image, pods, ready_pods, routed_service_url, wait_for
 from tests.utils.service_load import ServiceLoad
 
 READY_TIMEOUT = 180
@@ -86,7 +86,7 @@ def test_a_new_image_rolls_the_pods_one_at_a_time_while_the_service_keeps_answer
         "type": "RollingUpdate",
         "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 1},
     }
-    url = service_url(cluster, namespace, f"{name}-api") + LOAD_PATH
+    url = routed_service_url(cluster, namespace, f"{name}-api") + LOAD_PATH
 
     samples: list[Sample] = []
     with ServiceLoad(cluster, url) as load:

@@ -88,6 +88,19 @@ def service_url(cluster: KubeCluster, namespace: str, name: str) -> str:
     return f"http://{service['spec']['clusterIP']}:{port}"
 
 
+def routed_service_url(cluster: KubeCluster, namespace: str, name: str, timeout: float = 30) -> str:
+    """The Service's URL once it routes: kube-proxy programs a Service's endpoints a moment
+    after its pods turn Ready, and until then a connection to it is refused."""
+    url = service_url(cluster, namespace, name)
+    probe = ("curl", "-s", "-o", "/dev/null", "-m", "3", f"{url}/health")
+    wait_for(
+        lambda: cluster.node_run(*probe, check=False, timeout=10).returncode == 0,
+        timeout=timeout,
+        what=f"Service {name} to route to a pod",
+    )
+    return url
+
+
 def ask(cluster: KubeCluster, base_url: str, question: str) -> dict[str, Any]:
     """Open a chat session through the Service and ask one question; the answer's JSON."""
     code, session = http(cluster, "POST", f"{base_url}/api/v1/chat/sessions")
