@@ -78,6 +78,14 @@ def client(make_client: AppFactory, database_url: str) -> TestClient:
     return make_client(database_url=database_url)
 
 
+def start_chat(client: TestClient) -> tuple[str, dict[str, str]]:
+    """Open a chat session: its id and the Authorization header that its token gives."""
+    response = client.post("/api/v1/chat/sessions", json={})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], {"Authorization": f"Bearer {body['token']}"}
+
+
 def assert_problem(response: Any, status: int) -> dict[str, Any]:
     """The response is an RFC 9457 problem with the given status; returns its body."""
     assert response.status_code == status, response.text

@@ -16,15 +16,8 @@ from repairgpt.core.db import build_engine, build_session_factory
 from repairgpt.main import CHAT_STORE_CONNECTIONS
 from repairgpt.services.chat import SessionNotFound, record_exchange
 from repairgpt.services.chat_store import libpq_conninfo
-from tests.app.conftest import AppFactory, assert_problem
+from tests.app.conftest import AppFactory, assert_problem, start_chat
 from tests.utils.servers import free_port
-
-
-def _start(client: TestClient) -> tuple[str, dict[str, str]]:
-    response = client.post("/api/v1/chat/sessions", json={})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return body["id"], {"Authorization": f"Bearer {body['token']}"}
 
 
 def _ask(client: TestClient, session_id: str, headers: dict[str, str], content: str) -> dict:
@@ -37,7 +30,7 @@ def _ask(client: TestClient, session_id: str, headers: dict[str, str], content: 
 
 
 def test_a_question_gets_an_answer_citing_the_guide_it_used(client: TestClient) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     body = _ask(client, session_id, headers, "My iPhone 13 battery drains fast, what can I do?")
     assert body["language"] == "en"
     assert body["engine"] == "offline"
@@ -49,7 +42,7 @@ def test_a_question_gets_an_answer_citing_the_guide_it_used(client: TestClient) 
 
 
 def test_a_japanese_question_is_answered_in_japanese(client: TestClient) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     body = _ask(
         client, session_id, headers, "iPhone 13の電池の減りが早いです。どうすればいいですか？"
     )
@@ -59,7 +52,7 @@ def test_a_japanese_question_is_answered_in_japanese(client: TestClient) -> None
 
 
 def test_history_is_kept_in_order_and_needs_the_token(client: TestClient) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     _ask(client, session_id, headers, "Joy-Con drift")
     _ask(client, session_id, headers, "XPS 13 overheating")
     history = client.get(f"/api/v1/chat/sessions/{session_id}/messages", headers=headers)
@@ -72,8 +65,8 @@ def test_history_is_kept_in_order_and_needs_the_token(client: TestClient) -> Non
 
 
 def test_a_wrong_token_or_unknown_session_is_refused(client: TestClient) -> None:
-    session_id, _ = _start(client)
-    other_id, other_headers = _start(client)
+    session_id, _ = start_chat(client)
+    other_id, other_headers = start_chat(client)
     url = f"/api/v1/chat/sessions/{session_id}/messages"
     response = client.post(url, json={"content": "hi"}, headers=other_headers)
     body = assert_problem(response, 401)
@@ -105,7 +98,7 @@ def test_tokens_are_unguessable_and_only_their_hash_is_stored(
 def test_the_streaming_variant_sends_deltas_then_a_done_event_with_citations(
     client: TestClient,
 ) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     with client.stream(
         "POST",
         f"/api/v1/chat/sessions/{session_id}/messages/stream",
@@ -131,7 +124,7 @@ def test_the_streaming_variant_sends_deltas_then_a_done_event_with_citations(
 
 
 def test_an_empty_question_is_a_validation_problem(client: TestClient) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     response = client.post(
         f"/api/v1/chat/sessions/{session_id}/messages", json={"content": ""}, headers=headers
     )
@@ -146,7 +139,7 @@ def test_when_the_model_endpoint_is_down_the_offline_engine_still_answers(
     client = make_client(
         database_url=database_url, openai_base_url=dead, openai_api_key="unused", llm_timeout=2
     )
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     body = _ask(client, session_id, headers, "Joy-Con drift, what do I do?")
     assert body["engine"] == "offline-fallback"
     assert body["citations"][0]["source_id"] == "t-switch-joycon-drift-en"
@@ -175,7 +168,7 @@ def _stored_exchange(database_url: str, session_id: str) -> tuple[list[tuple], d
 def test_an_exchange_is_stored_as_question_then_answer_and_touches_the_session(
     client: TestClient, database_url: str
 ) -> None:
-    session_id, headers = _start(client)
+    session_id, headers = start_chat(client)
     _, created = _stored_exchange(database_url, session_id)
     body = _ask(client, session_id, headers, "洗濯機の水が抜けない")
     rows, touched = _stored_exchange(database_url, session_id)
@@ -229,7 +222,7 @@ def test_many_concurrent_questions_are_answered_and_saved_without_outgrowing_the
     event.listen(engine, "connect", lambda *_: opened.append(1))
     # A slow database: each checkout takes a while, so many requests want a connection at once.
     event.listen(engine, "checkout", lambda *_: time.sleep(0.02))
-    sessions = [_start(client) for _ in range(8)]
+    sessions = [start_chat(client) for _ in range(8)]
     questions = [
         "Joy-Con drift",
         "XPS 13 overheating",
@@ -259,8 +252,8 @@ def test_when_the_database_refuses_the_write_only_the_session_holder_gets_an_uns
     make_client: AppFactory, postgres_url: str
 ) -> None:
     client = make_client(database_url=postgres_url)
-    session_id, headers = _start(client)
-    _, other_headers = _start(client)
+    session_id, headers = start_chat(client)
+    _, other_headers = start_chat(client)
     engine = create_engine(normalize_database_url(postgres_url))
     with engine.begin() as connection:  # every new message now fails, as on a failing primary
         connection.execute(

@@ -14,7 +14,7 @@ import httpx
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from tests.app.conftest import AppFactory, assert_problem, served_api
+from tests.app.conftest import AppFactory, assert_problem, served_api, start_chat
 from tests.utils.servers import S3Server
 
 
@@ -120,17 +120,12 @@ def test_a_missing_bucket_is_a_503_problem_not_a_crash(
     assert response.headers["Retry-After"] == "30"
 
 
-def _session(client: TestClient) -> tuple[str, dict[str, str]]:
-    created = client.post("/api/v1/chat/sessions").json()
-    return created["id"], {"Authorization": f"Bearer {created['token']}"}
-
-
 def test_an_upload_of_a_chat_session_is_read_only_with_that_sessions_token(
     make_client: AppFactory, database_url: str
 ) -> None:
     client = make_client(database_url=database_url)
-    session_id, owner = _session(client)
-    _, stranger = _session(client)
+    session_id, owner = start_chat(client)
+    _, stranger = start_chat(client)
     png = tiny_png()
     created = client.post(
         "/api/v1/uploads",
