@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,16 @@ def _wait_for_quiet(operator: OperatorProcess, quiet_seconds: float = 3.0) -> No
         elif time.monotonic() - quiet_since >= quiet_seconds:
             return
     raise AssertionError("the operator kept writing for a minute")
+
+
+@pytest.fixture
+def k8s_namespace(k8s_cluster: KubeCluster, k8s_namespace: str) -> Iterator[str]:
+    """The shared per-test namespace, but deleted and waited for: the operator counts its
+    writes cluster-wide, and a namespace still terminating would be reconciled meanwhile."""
+    yield k8s_namespace
+    k8s_cluster.kubectl(
+        "delete", "namespace", k8s_namespace, "--timeout=120s", check=False, timeout=150
+    )
 
 
 def test_operator_killed_mid_reconcile_converges_without_duplicates(
