@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR ?= .cluster
 PYTEST_ARGS ?=
 
-.PHONY: help demo demo-down test test-fast lint format bench system-deps k8s cluster-up cluster-down cluster-status crds clean images
+.PHONY: help demo demo-down test test-fast lint format bench system-deps k8s prometheus cluster-up cluster-down cluster-status crds clean images
 
 help:
 	@echo "make demo        start the local control plane, the operator and an instance; ask the API"
@@ -31,7 +31,12 @@ system-deps:
 k8s: $(STAMP)
 	tools/dev-cluster build
 
-test: system-deps $(STAMP) k8s
+# Prometheus and promtool, built from source once (tools/prometheus/go.mod); the monitoring
+# tests load the alert rules and dashboard queries into them.
+prometheus:
+	@bash tools/prometheus/build.sh >/dev/null
+
+test: system-deps $(STAMP) k8s prometheus
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -161,3 +161,11 @@ cat <<EOF
     ip netns exec $netns curl -s $api/api/v1/guides?q=battery      # the Service, from the node
     make demo-down                                                   # stop everything
 EOF
+
+say "The web page (the chat page at /, served by the API)"
+on_node curl -sS -o /dev/null -w "    GET $api/ through the Service: HTTP %{http_code} (%{content_type})\n" \
+    -H 'Accept: text/html' "$api/" || true
+cat <<EOF
+    $kubectl_bin -n $namespace port-forward svc/$name-api 8000:80
+    then open http://127.0.0.1:8000/ in a browser (with an Ingress: https://<spec.ingress.host>/)
+EOF

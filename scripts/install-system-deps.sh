@@ -15,6 +15,11 @@ command -v cmake >/dev/null 2>&1 || need+=(cmake)   # llama-cpp-python builds fr
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v objdump >/dev/null 2>&1 || need+=(binutils)   # tests inspect the LLM server's build
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The browser tests drive Debian's Chromium through its chromedriver (nothing is downloaded).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] \
+    || need+=(fonts-noto-cjk)   # Japanese text in the page's screenshots
 # The node of the local cluster, and building the images it runs.
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v runc >/dev/null 2>&1 || need+=(runc)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,31 +98,52 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune_age(args: argparse.Namespace) -> timedelta:
+    """The retention age from --older-than-days or --older-than; raises ValueError."""
+    from repairgpt.services.chat import parse_duration
+
+    if args.older_than_days is not None:
+        if args.older_than_days < 1:
+            raise ValueError("--older-than-days must be at least 1")
+        return timedelta(days=args.older_than_days)
+    return parse_duration(args.older_than)
+
+
 def cmd_db_prune_chats(args: argparse.Namespace) -> int:
     from repairgpt.core.config import Settings
-    from repairgpt.core.db import build_engine, build_session_factory, session_scope
-    from repairgpt.services.chat import parse_duration, prune_chats, retention_cutoff
+    from repairgpt.core.db import build_engine
+    from repairgpt.services.chat import retention_cutoff
+    from repairgpt.services.retention import count_prunable, prune_chat_history
 
     try:
-        older_than = parse_duration(args.older_than)
+        older_than = _prune_age(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
     settings = Settings()
     engine = build_engine(settings.sqlalchemy_url)
     try:
         cutoff = retention_cutoff(older_than)
-        with session_scope(build_session_factory(engine)) as session:
-            messages, sessions = prune_chats(session=session, cutoff=cutoff)
-            if args.dry_run:
-                session.rollback()
+        if args.dry_run:
+            result = count_prunable(engine, cutoff)
+        else:
+            result = prune_chat_history(engine, cutoff=cutoff, batch_size=args.batch_size)
     finally:
         engine.dispose()
+    line = json.dumps(result.as_json(), separators=(",", ":"))
+    if args.result_file is not None:
+        # e.g. /dev/termination-log, where the operator reads the last run's result.
+        Path(args.result_file).write_text(line + "\n")
     verb = "would delete" if args.dry_run else "deleted"
     print(
-        f"{verb} {messages} chat messages and {sessions} chat sessions "
-        f"older than {cutoff.isoformat(timespec='seconds')}"
+        f"{verb} {result.messages_deleted} chat messages and {result.sessions_deleted} chat "
+        f"sessions older than {result.cutoff} in {result.batches} batches",
+        file=sys.stderr,
     )
+    print(line)
     return 0
 
 
@@ -207,10 +230,21 @@ def build_parser() -> argparse.ArgumentParser:
     db_migrate.add_argument("--revision", default="head", help="target revision (default head)")
     db_migrate.set_defaults(func=cmd_db_migrate)
     prune = db_commands.add_parser("prune-chats", help="delete chat history past retention")
+    age = prune.add_mutually_exclusive_group(required=True)
+    age.add_argument("--older-than", help="age such as 365d, 12w or 48h (s, m, h, d, w)")
+    age.add_argument("--older-than-days", type=int, metavar="N", help="age in days, e.g. 365")
     prune.add_argument(
-        "--older-than", required=True, help="age such as 365d, 12w or 48h (s, m, h, d, w)"
+        "--batch-size",
+        type=int,
+        default=5000,
+        help="rows per transaction (default 5000): no statement holds locks for long",
     )
     prune.add_argument("--dry-run", action="store_true", help="count only, delete nothing")
+    prune.add_argument(
+        "--result-file",
+        metavar="PATH",
+        help="also write the one-line JSON result here, e.g. /dev/termination-log",
+    )
     prune.set_defaults(func=cmd_db_prune_chats)
 
     guides = subparsers.add_parser("guides", help="repair guides")

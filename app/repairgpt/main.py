@@ -41,6 +41,7 @@ from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.importer import seed_if_empty
 from repairgpt.services.ratelimit import RateLimiter
 from repairgpt.services.storage import build_image_store
+from repairgpt.web.routes import PAGE_PATHS
 
 log = logging.getLogger("repairgpt")
 
@@ -194,7 +195,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID", "X-RateLimit-Remaining"],
         )
-    templates = RouteTemplates(lambda: [*app.openapi()["paths"], *DOC_PATHS])
+    templates = RouteTemplates(lambda: [*app.openapi()["paths"], *DOC_PATHS, *PAGE_PATHS])
     app.add_middleware(ObservabilityMiddleware, context=lambda: context, templates=templates)
     # Outermost: logs, metrics and rate limits all see the client behind trusted proxies.
     app.add_middleware(

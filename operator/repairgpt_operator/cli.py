@@ -20,6 +20,20 @@ def namespace_name(value: str) -> str:
     return value
 
 
+def _lease(args: argparse.Namespace) -> tuple[str, str] | None:
+    """(namespace, name) of the leader Lease, or None without --leader-elect."""
+    if not args.leader_elect:
+        return None
+    from repairgpt_operator.leadership import own_namespace
+
+    namespace = args.leader_election_namespace or own_namespace()
+    if not namespace:
+        raise SystemExit(
+            "--leader-elect needs --leader-election-namespace outside a pod (or POD_NAMESPACE)"
+        )
+    return namespace, args.leader_election_lease
+
+
 def _run(args: argparse.Namespace) -> int:
     from repairgpt_operator.runner import run_operator
 
@@ -28,6 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         metrics_host=args.metrics_host,
         metrics_port=args.metrics_port,
         verbose=args.verbose,
+        lease=_lease(args),
     )
 
 
@@ -45,6 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--metrics-host", default="0.0.0.0", help="address of /metrics and /healthz")
     run.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics and /healthz")
     run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="act only while holding the leader Lease (for running several replicas)",
+    )
+    run.add_argument(
+        "--leader-election-namespace",
+        help="namespace of the Lease (default: the pod's own, from POD_NAMESPACE)",
+    )
+    run.add_argument(
+        "--leader-election-lease", default="repairgpt-operator", help="name of the Lease"
+    )
     run.set_defaults(func=_run)
 
     return parser

@@ -15,6 +15,8 @@ DEGRADED = "Degraded"
 BACKUP_HEALTHY = "BackupHealthy"
 BACKUP_VERIFIED = "BackupVerified"
 UPLOAD_STORAGE = "UploadStorage"
+ROLLOUT_HEALTHY = "RolloutHealthy"
+BACKUP_BEFORE_UPGRADE = "BackupBeforeUpgrade"
 
 
 def make_condition(

@@ -82,6 +82,10 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str,
 
     out: dict[str, Any] = {}
     for key, value in node.items():
+        if key == "additionalProperties" and isinstance(value, dict):
+            # A map (e.g. labels): its values' schema; `false` (closed models) is dropped.
+            out[key] = _convert(value, defs, f"{path}{{}}")
+            continue
         if key in _DROPPED_KEYS or (key == "default" and value is None):
             continue
         if key == "properties":

@@ -34,6 +34,7 @@ from repairgpt_operator.restore import is_terminal
 from repairgpt_operator.restore_reconcile import RestoreOutcome, reconcile_restore
 from repairgpt_operator.restore_spec import RESTORE_KIND, RESTORE_PLURAL
 from repairgpt_operator.restore_tracker import RestoreTracker
+from repairgpt_operator.rollout_reconcile import needs_advance
 from repairgpt_operator.spec import API_VERSION, GROUP, PLURAL, RESTORE_HOLD_ANNOTATION, VERSION
 from repairgpt_operator.status_refresh import StatusRefresher
 
@@ -74,6 +75,11 @@ def _report(body: Mapping[str, Any], trigger: str, outcome: Outcome) -> None:
         failed=bool(outcome.error_message),
         duration_seconds=outcome.duration_seconds,
     )
+    if outcome.instance is not None and trigger != "status":
+        # A status refresh applies nothing: it says nothing of a failing apply.
+        metrics.INSTANCES.count_reconciliation(
+            outcome.instance.namespace, outcome.instance.name, failed=bool(outcome.error_message)
+        )
     for action, items in (("apply", outcome.applied), ("delete", outcome.deleted)):
         for item in items:
             metrics.CHILD_WRITES.labels(kind=item.split("/", 1)[0], action=action).inc()
@@ -202,6 +208,8 @@ def tune(settings: kopf.OperatorSettings) -> None:
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Tune kopf once and start the background loops."""
+    # With --leader-elect kopf starts only on the Lease holder (runner.py), and with it these
+    # loops: a standby neither reconciles, resyncs, probes databases nor drives restores.
     tune(settings)
     memo.background = [
         asyncio.create_task(_heartbeat(), name="heartbeat"),
@@ -277,6 +285,7 @@ def remember_instance(event: Mapping[str, Any], body: kopf.Body, **_: Any) -> No
     """Keep the inventory (and the managed-instances gauge) current."""
     if event.get("type") == "DELETED":
         inventory.forget(str(body.metadata.namespace), str(body.metadata.name))
+        metrics.INSTANCES.forget(str(body.metadata.namespace), str(body.metadata.name))
     else:
         inventory.remember(body)
     metrics.MANAGED_INSTANCES.set(len(inventory))
@@ -314,6 +323,10 @@ def _refresh_status(namespace: str, name: str, deployment: dict[str, Any]) -> No
         # Entering waits for a ready maintenance pod, leaving for a ready API pod: this may be
         # the event it waits for.
         _reconcile(body, "maintenance", compare=True)
+        return
+    if needs_advance(body, deployment):
+        # A newly ready image, a missed deadline (maybe a rollback), a finished restart.
+        _reconcile(body, "rollout", compare=True)
         return
     outcome = refresh_status(kube.shared(), body, deployment, inventory=inventory)
     _report(body, "status", outcome)
@@ -390,6 +403,8 @@ def _refresh_backup(namespace: str, name: str, _job: dict[str, Any]) -> None:
 
 # Scheduled Jobs are owned by the CronJob, not the instance: they are matched by their labels.
 backup_refresher = StatusRefresher(_refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
+metrics.WORK_QUEUE_DEPTH.labels(queue="status").set_function(status_refresher.pending)
+metrics.WORK_QUEUE_DEPTH.labels(queue="backup").set_function(backup_refresher.pending)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: FIELD_MANAGER}, id="watch-jobs")

@@ -203,6 +203,19 @@ class Kube:
         ).get("items", [])
         return items
 
+    def served_kinds(self, group_version: str) -> frozenset[str]:
+        """The kinds an API group version serves (API discovery, open to every authenticated
+        client: no RBAC rule); empty when the cluster does not serve it."""
+        path = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+        status, data = self._request("GET", path)
+        if status == 404:
+            return frozenset()
+        if not 200 <= status <= 299:
+            raise _error_from_body(status, data)
+        resources = json.loads(data).get("resources") or []
+        # Subresources (servicemonitors/status) name their parent's kind too.
+        return frozenset(str(r["kind"]) for r in resources if "/" not in str(r.get("name", "")))
+
     def get_raw(self, path: str) -> str:
         """The text body of a non-resource path such as /metrics or /readyz."""
         status, data = self._request("GET", path)

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 RECONCILIATIONS = Counter(
     "repairgpt_operator_reconciliations_total",
@@ -76,6 +87,157 @@ BACKUP_JOB_DURATION = Histogram(
     "Wall time of finished backup Jobs (start to end) by outcome (succeeded, failed).",
     ["outcome"],
     buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800),
+)
+
+WORK_QUEUE_DEPTH = Gauge(
+    "repairgpt_operator_work_queue_depth",
+    "Instances waiting for a coalesced refresh, by queue (status: API Deployment changes; "
+    "backup: Job changes).",
+    ["queue"],
+)
+
+INSTANCE_PHASES = ("Running", "Progressing", "Maintenance", "FailedOver", "Degraded")
+CONDITION_STATUSES = ("True", "False", "Unknown")
+
+
+@dataclass(frozen=True)
+class InstanceSnapshot:
+    """What the operator last computed for one instance, as the per-instance metrics show it
+    (None: not applicable, e.g. backups switched off: the series is left out)."""
+
+    phase: str | None = None
+    conditions: tuple[tuple[str, str], ...] = ()  # (type, status)
+    backup_last_failed: bool | None = None
+    backup_rpo_deadline: float | None = None  # Unix time the newest backup stops being recent
+    verification_failed: bool | None = None
+    failed_over: bool = False
+    maintenance_since: float | None = None  # Unix time maintenance mode began
+
+
+# (metric name, help) of every per-instance gauge; the labels are namespace and name (not
+# `instance`, which Prometheus gives every scraped series).
+INSTANCE_GAUGES = {
+    "phase": ("repairgpt_instance_phase", "1 for the current phase of an instance, else 0."),
+    "condition": (
+        "repairgpt_instance_condition",
+        "1 for the current status of each condition of an instance, else 0.",
+    ),
+    "backup_last_failed": (
+        "repairgpt_instance_backup_last_failed",
+        "1 when the newest finished backup of an instance failed.",
+    ),
+    "backup_rpo_deadline": (
+        "repairgpt_instance_backup_rpo_deadline_timestamp_seconds",
+        "Unix time when the newest successful backup becomes older than the RPO window (two "
+        "scheduled runs).",
+    ),
+    "verification_failed": (
+        "repairgpt_instance_backup_verification_failed",
+        "1 when the newest verification (restore test) of the backups failed.",
+    ),
+    "failed_over": (
+        "repairgpt_instance_failed_over",
+        "1 while the API of an instance uses the replica database.",
+    ),
+    "maintenance_since": (
+        "repairgpt_instance_maintenance_since_timestamp_seconds",
+        "Unix time maintenance mode began (present only while it is on).",
+    ),
+    "failures": (
+        "repairgpt_operator_instance_consecutive_failures",
+        "Reconciliations of an instance that failed in a row (0 after a success).",
+    ),
+}
+
+
+class InstanceMetrics(Collector):
+    """Per-instance gauges built at scrape time from the last snapshot of each instance, so
+    that forgetting an instance removes all of its series at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[tuple[str, str], InstanceSnapshot] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+
+    def record(self, namespace: str, name: str, snapshot: InstanceSnapshot) -> None:
+        with self._lock:
+            self._snapshots[namespace, name] = snapshot
+
+    def count_reconciliation(self, namespace: str, name: str, *, failed: bool) -> None:
+        with self._lock:
+            key = (namespace, name)
+            self._failures[key] = self._failures.get(key, 0) + 1 if failed else 0
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop every series of a deleted instance (the backup gauges too)."""
+        with self._lock:
+            self._snapshots.pop((namespace, name), None)
+            self._failures.pop((namespace, name), None)
+        for gauge in (BACKUP_LAST_SUCCESS, BACKUP_LAST_SIZE, BACKUP_LAST_VERIFIED):
+            try:
+                gauge.remove(namespace, name)
+            except KeyError:
+                pass
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, help_text in INSTANCE_GAUGES.values():
+            yield GaugeMetricFamily(name, help_text)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            snapshots = dict(self._snapshots)
+            failures = dict(self._failures)
+        families = {
+            key: GaugeMetricFamily(
+                name, help_text, labels=["namespace", "name", *_EXTRA_LABELS.get(key, ())]
+            )
+            for key, (name, help_text) in INSTANCE_GAUGES.items()
+        }
+        for (namespace, name), snapshot in sorted(snapshots.items()):
+            _add_snapshot(families, [namespace, name], snapshot)
+        for (namespace, name), count in sorted(failures.items()):
+            families["failures"].add_metric([namespace, name], count)
+        yield from families.values()
+
+
+_EXTRA_LABELS = {"phase": ("phase",), "condition": ("type", "status")}
+
+
+def _add_snapshot(
+    families: dict[str, GaugeMetricFamily], labels: list[str], snapshot: InstanceSnapshot
+) -> None:
+    if snapshot.phase is not None:
+        for phase in INSTANCE_PHASES:
+            families["phase"].add_metric([*labels, phase], float(phase == snapshot.phase))
+    for type_, status in snapshot.conditions:
+        for candidate in CONDITION_STATUSES:
+            families["condition"].add_metric(
+                [*labels, type_, candidate], float(candidate == status)
+            )
+    optional = {
+        "backup_last_failed": snapshot.backup_last_failed,
+        "backup_rpo_deadline": snapshot.backup_rpo_deadline,
+        "verification_failed": snapshot.verification_failed,
+        "maintenance_since": snapshot.maintenance_since,
+    }
+    for key, value in optional.items():
+        if value is not None:
+            families[key].add_metric(labels, float(value))
+    families["failed_over"].add_metric(labels, float(snapshot.failed_over))
+
+
+INSTANCES = InstanceMetrics()
+REGISTRY.register(INSTANCES)
+LEADER = Gauge(
+    "repairgpt_operator_leader",
+    "1 on the replica that holds the leader Lease and acts (or runs without leader election), "
+    "0 on a standby.",
+)
+LEADER_TRANSITIONS = Counter(
+    "repairgpt_operator_leader_transitions_total",
+    "Changes of this replica's leadership: acquired, lost (renewal failed: the process exits), "
+    "released (on shutdown).",
+    ["transition"],
 )
 
 # The event loop stamps this regularly; /healthz fails when it stops (a wedged operator).

@@ -19,11 +19,11 @@ VERSION_LABEL = "app.kubernetes.io/version"
 # tell "the desired state changed" from "nothing to do" without writing.
 APPLIED_HASH_ANNOTATION = "repairgpt.io/applied-hash"
 
-Component = Literal["api", "maintenance", "backup", "verify"]
+Component = Literal["api", "maintenance", "backup", "verify", "dashboard", "retention"]
 
 
 def child_name(instance: Instance, component: Component = "api") -> str:
-    """`<instance>-api`, `-maintenance`, `-backup` or `-verify`."""
+    """`<instance>-api`, `-maintenance`, `-backup`, `-verify` or `-dashboard`."""
     return f"{instance.name}-{component}"
 
 

@@ -36,9 +36,21 @@ from repairgpt_operator.metrics import (
     BACKUP_LAST_SIZE,
     BACKUP_LAST_SUCCESS,
     BACKUP_LAST_VERIFIED,
+    INSTANCES,
     MAINTENANCE_TRANSITIONS,
     STATUS_WRITES,
 )
+from repairgpt_operator.monitoring.discovery import (
+    MONITORING_GROUP,
+    MONITORING_GROUP_VERSION,
+    forget_monitoring_kinds,
+    missing_monitoring_kinds,
+)
+from repairgpt_operator.monitoring.readiness import (
+    monitoring_turned_unready,
+    with_monitoring_condition,
+)
+from repairgpt_operator.monitoring.snapshot import instance_snapshot, status_snapshot
 from repairgpt_operator.ownership import (
     FIELD_MANAGER,
     Component,
@@ -47,12 +59,16 @@ from repairgpt_operator.ownership import (
     selector_labels,
 )
 from repairgpt_operator.resources import (
+    API_CHILD_KINDS,
     ChildRef,
     child_kind,
     desired_children,
     unwanted_children,
 )
+from repairgpt_operator.resources.retention_cronjob import retention_wanted
 from repairgpt_operator.restore_reconcile import restore_still_holds
+from repairgpt_operator.retention import retention_events
+from repairgpt_operator.rollout_reconcile import advance_rollout
 from repairgpt_operator.spec import RESTORE_HOLD_ANNOTATION, Instance, InvalidSpec
 from repairgpt_operator.status import (
     StatusEvent,
@@ -92,6 +108,10 @@ class Outcome:
     started_job: str | None = None
     # Condition changes newly recorded in the status (posted as Events by write_status).
     status_events: list[StatusEvent] = field(default_factory=list)
+    # The prometheus-operator kinds the cluster lacks, as sync_children found (None: not asked).
+    monitoring_missing: frozenset[tuple[str, str]] | None = None
+    # The chat retention CronJob's Jobs and pods (None: not observed this time).
+    retention: JobsObservation | None = None
 
     @property
     def wrote(self) -> bool:
@@ -245,6 +265,36 @@ def lift_stale_restore_hold(kube: Kube, instance: Instance) -> Instance:
     return dataclasses.replace(instance, state=runtime)
 
 
+def _missing_monitoring_kinds(
+    kube: Kube, instance: Instance, outcome: Outcome
+) -> frozenset[tuple[str, str]]:
+    """The prometheus-operator kinds the cluster lacks (discovery, cached): not applied while
+    missing, and not read to find something to delete either."""
+    try:
+        missing = missing_monitoring_kinds(kube)
+    except ApiError as error:
+        if not instance.spec.monitoring.enabled:
+            # Nothing to create: look for leftovers to delete as if every kind were served.
+            missing = frozenset()
+        else:
+            message = f"discovery: {error.message}"
+            outcome.errors.append(ApiError(error.status, error.reason, message))
+            missing = frozenset(
+                (k.api_version, k.kind) for k in API_CHILD_KINDS if k.group == MONITORING_GROUP
+            )
+    outcome.monitoring_missing = missing
+    return missing
+
+
+def _monitoring_events(
+    before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> list[StatusEvent]:
+    turned = monitoring_turned_unready(before, after)
+    if turned is None:
+        return []
+    return [StatusEvent("Warning", str(turned["reason"]), str(turned["message"]))]
+
+
 def sync_children(
     kube: Kube,
     instance: Instance,
@@ -261,7 +311,8 @@ def sync_children(
     """
     deployment: dict[str, Any] | None = None
     api_name = child_name(instance, "api")
-    for manifest in desired_children(instance):
+    missing = _missing_monitoring_kinds(kube, instance, outcome)
+    for manifest in desired_children(instance, missing):
         name = manifest["metadata"]["name"]
         is_api_deployment = manifest["kind"] == "Deployment" and name == api_name
         current: dict[str, Any] | None = None
@@ -289,12 +340,15 @@ def sync_children(
                 current = kube.apply(manifest)
                 outcome.applied.append(_describe(manifest))
         except ApiError as error:
+            if error.status == 404 and manifest["apiVersion"] == MONITORING_GROUP_VERSION:
+                # The CRD went away since discovery was last asked: ask again next time.
+                forget_monitoring_kinds(kube)
             outcome.errors.append(
                 ApiError(error.status, error.reason, f"{_describe(manifest)}: {error.message}")
             )
         if is_api_deployment:
             deployment = current
-    for ref in unwanted_children(instance):
+    for ref in unwanted_children(instance, missing):
         try:
             # Read first: a DELETE of nothing would still be a write request.
             if kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None:
@@ -346,6 +400,17 @@ def observe_jobs(kube: Kube, instance: Instance, component: Component) -> JobsOb
         jobs=tuple(kube.list("batch/v1", "Job", namespace, label_selector=selector)),
         pods=tuple(kube.list("v1", "Pod", namespace, label_selector=selector)),
     )
+
+
+def observe_retention(kube: Kube, instance: Instance, outcome: Outcome) -> JobsObservation | None:
+    """The retention CronJob's Jobs and pods (their termination messages carry the results)."""
+    if not retention_wanted(instance):
+        return None
+    try:
+        return observe_jobs(kube, instance, "retention")
+    except ApiError as error:
+        outcome.errors.append(ApiError(error.status, error.reason, f"retention: {error.message}"))
+        return None
 
 
 def record_last_success(instance: Instance, backup: Mapping[str, Any]) -> None:
@@ -471,9 +536,17 @@ def _write_status(
             now=now_rfc3339(),
             children_synced=children_synced,
             error=outcome.error_message,
-            applied=len(desired_children(instance)),
+            applied=len(desired_children(instance, outcome.monitoring_missing or frozenset())),
             backup=backup,
             pods=pods,
+            retention=outcome.retention,
+        )
+        if outcome.monitoring_missing is not None:
+            computed["conditions"] = with_monitoring_condition(
+                computed["conditions"], instance, outcome.monitoring_missing, now=now_rfc3339()
+            )
+        INSTANCES.record(
+            instance.namespace, instance.name, instance_snapshot(instance, {**previous, **computed})
         )
         if backup is not None and "backup" in computed:
             record_last_success(instance, computed["backup"])
@@ -492,12 +565,15 @@ def _write_status(
             if "conditions" in patch:
                 outcome.status_events = upload_storage_events(
                     previous.get("conditions") or [], patch["conditions"]
-                )
+                ) + _monitoring_events(previous.get("conditions") or [], patch["conditions"])
             if "backup" in patch and backup is not None:
                 before = previous.get("backup") or {}
                 outcome.backup_events = backup_events(before, patch["backup"])
                 outcome.backup_events += verification_events(before, patch["backup"])
                 record_backup_durations(before, patch["backup"], backup)
+            if "retention" in patch:
+                before = previous.get("retention") or {}
+                outcome.backup_events += retention_events(before, patch["retention"])
             return
         except ApiError as error:
             if error.status != 409:
@@ -533,6 +609,9 @@ def reconcile_instance(
             now=now_rfc3339(),
         )
         patch = status_patch(previous, computed)
+        INSTANCES.record(
+            str(metadata["namespace"]), str(metadata["name"]), status_snapshot(previous | computed)
+        )
         if patch:
             kube.patch_instance_status(str(metadata["namespace"]), str(metadata["name"]), patch)
             outcome.status_written = True
@@ -541,6 +620,7 @@ def reconcile_instance(
     try:
         instance = lift_stale_restore_hold(kube, instance)
         instance, body = advance_maintenance(kube, instance, body)
+        instance, body = advance_rollout(kube, instance, body, now=now_rfc3339())
     except ApiError as error:
         outcome.instance = instance
         outcome.errors.append(error)
@@ -549,6 +629,7 @@ def reconcile_instance(
     outcome.instance = instance
     deployment = sync_children(kube, instance, compare=compare, outcome=outcome)
     backup = observe_backup(kube, instance, body, outcome)
+    outcome.retention = observe_retention(kube, instance, outcome)
     try:
         write_status(kube, instance, body, deployment, outcome, inventory=inventory, backup=backup)
     except ApiError as error:

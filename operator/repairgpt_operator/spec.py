@@ -26,6 +26,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from repairgpt_operator.maintenance import PHASES, MaintenanceState, Phase
+from repairgpt_operator.monitoring.spec import Monitoring
+from repairgpt_operator.restart import template_token
+from repairgpt_operator.rollout_models import RestartStatus, RolloutSpec, RolloutStatus
 
 GROUP = "repairgpt.io"
 VERSION = "v1alpha1"
@@ -457,7 +460,14 @@ class Backup(CamelModel):
                     "message": "spec.backup.s3.bucket is required when spec.backup.enabled is true",
                     "fieldPath": ".s3",
                     "reason": "FieldValueRequired",
-                }
+                },
+                {
+                    "rule": "!self.beforeUpgrade || self.enabled",
+                    "message": "spec.backup.enabled is required when spec.backup.beforeUpgrade "
+                    "is true",
+                    "fieldPath": ".beforeUpgrade",
+                    "reason": "FieldValueInvalid",
+                },
             ]
         }
     )
@@ -483,12 +493,43 @@ class Backup(CamelModel):
         description="Automatic restore tests of the newest backup.",
         json_schema_extra=_object_default(BackupVerify),
     )
+    before_upgrade: bool = Field(
+        default=False,
+        description="Hold a change of spec.image (the API keeps its running image) until a "
+        "backup Job for that change succeeds (condition BackupBeforeUpgrade); the annotation "
+        "repairgpt.io/skip-backup-before-upgrade=<image> skips it once.",
+    )
 
     @model_validator(mode="after")
     def _bucket_when_enabled(self) -> Backup:
         if self.enabled and self.s3 is None:
             raise ValueError("backup.s3.bucket is required when backup.enabled is true")
+        if self.before_upgrade and not self.enabled:
+            raise ValueError("backup.enabled is required when backup.beforeUpgrade is true")
         return self
+
+
+class Retention(CamelModel):
+    """Scheduled deletion of old chat history (CronJob <name>-retention)."""
+
+    chat_history_days: int = Field(
+        default=365,
+        ge=0,
+        le=36500,
+        description="Chat messages older than this many days are deleted, with sessions left "
+        "idle and empty; 0 turns retention off (no CronJob).",
+    )
+    schedule: str = Field(
+        default="15 4 * * *",
+        pattern=CRON_PATTERN,
+        description="Five-field cron schedule of the retention Job (default daily, 04:15 UTC).",
+    )
+    batch_size: int = Field(
+        default=5000,
+        ge=100,
+        le=100_000,
+        description="Rows deleted per transaction, so that no statement holds locks for long.",
+    )
 
 
 class NetworkPolicySpec(CamelModel):
@@ -721,6 +762,21 @@ class RepairGPTInstanceSpec(CamelModel):
         description="Secret key holding the admin key (ADMIN_API_KEY) that guide writes must "
         "send in X-API-Key; without it every guide write is refused (403).",
     )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        description="Progress deadline and automatic rollback of API image rollouts.",
+        json_schema_extra=_object_default(RolloutSpec),
+    )
+    monitoring: Monitoring = Field(
+        default_factory=Monitoring,
+        description="Prometheus scrape objects, alerting rules and a Grafana dashboard.",
+        json_schema_extra=_object_default(Monitoring),
+    )
+    retention: Retention = Field(
+        default_factory=Retention,
+        description="Deletion of chat history past its retention, with ANALYZE afterwards.",
+        json_schema_extra=_object_default(Retention),
+    )
 
     @model_validator(mode="after")
     def _replica_when_failover(self) -> RepairGPTInstanceSpec:
@@ -739,7 +795,7 @@ class Condition(CamelModel):
 
     type: str = Field(
         description="Ready, Reconciled, Maintenance, FailedOver, Degraded, BackupHealthy, "
-        "BackupVerified or UploadStorage."
+        "BackupVerified, UploadStorage, RolloutHealthy, BackupBeforeUpgrade or MonitoringReady."
     )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(default="", description="One CamelCase word saying why.")
@@ -845,6 +901,43 @@ class BackupStatus(CamelModel):
     )
 
 
+class RetentionStatus(CamelModel):
+    """The last run of the chat retention Job."""
+
+    last_run_time: str | None = Field(
+        default=None,
+        description="When the newest finished retention Job ended (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    outcome: Literal["Succeeded", "Failed"] | None = Field(
+        default=None, description="How that Job ended."
+    )
+    rows_deleted: int | None = Field(
+        default=None, description="Chat messages and sessions the last successful run deleted."
+    )
+    messages_deleted: int | None = Field(
+        default=None, description="Chat messages the last successful run deleted."
+    )
+    sessions_deleted: int | None = Field(
+        default=None, description="Chat sessions the last successful run deleted."
+    )
+    batches: int | None = Field(
+        default=None, description="Transactions the last successful run took."
+    )
+    seconds: float | None = Field(
+        default=None, description="How long the last successful prune ran."
+    )
+    max_batch_seconds: float | None = Field(
+        default=None, description="The longest transaction, i.e. the longest any lock was held."
+    )
+    last_successful_time: str | None = Field(
+        default=None,
+        description="When the newest successful retention Job ended (RFC 3339).",
+        json_schema_extra={"format": "date-time"},
+    )
+    last_error: str | None = Field(default=None, description="Error of the last failed run.")
+
+
 class RepairGPTInstanceStatus(CamelModel):
     """Observed state of one RepairGPT deployment, written by the operator."""
 
@@ -875,6 +968,16 @@ class RepairGPTInstanceStatus(CamelModel):
         default=None, description="Progress of entering and leaving maintenance mode."
     )
     backup: BackupStatus | None = Field(default=None, description="Outcome of the backups.")
+    rollout: RolloutStatus | None = Field(
+        default=None,
+        description="Images of the API: applied, ready (history, last good), failed, held.",
+    )
+    restart: RestartStatus | None = Field(
+        default=None, description="The newest restart (annotation repairgpt.io/restart)."
+    )
+    retention: RetentionStatus | None = Field(
+        default=None, description="The last run of the chat retention Job."
+    )
 
 
 # --- a parsed instance ---------------------------------------------------------------------------
@@ -888,6 +991,11 @@ class RuntimeState:
     maintenance: MaintenanceState = MaintenanceState()
     # The RepairGPTRestore that holds the instance in maintenance while it runs (an annotation).
     restore_hold: str | None = None
+    # The API image the operator applies (status.rollout.image): not spec.image while a rollback
+    # or a backup before upgrade holds.
+    api_image: str | None = None
+    # The restart token of the pod template (annotation repairgpt.io/restart, then the status).
+    restart_token: str | None = None
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> RuntimeState:
@@ -901,6 +1009,7 @@ class RuntimeState:
                 phase=phase,
                 previous_replicas=int(previous) if previous is not None else None,
             ),
+            api_image=(status.get("rollout") or {}).get("image") or None,
         )
 
 
@@ -933,6 +1042,7 @@ class Instance:
                 RuntimeState.from_status(body.get("status") or {}),
                 restore_hold=(metadata.get("annotations") or {}).get(RESTORE_HOLD_ANNOTATION)
                 or None,
+                restart_token=template_token(body),
             ),
         )
 

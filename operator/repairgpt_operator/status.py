@@ -8,6 +8,7 @@ from typing import Any
 
 from repairgpt_operator.backup import (
     BackupObservation,
+    JobsObservation,
     backup_condition,
     backup_status,
     parse_time,
@@ -28,6 +29,7 @@ from repairgpt_operator.conditions import (
 )
 from repairgpt_operator.maintenance import MaintenanceState
 from repairgpt_operator.ownership import label_selector, selector_labels
+from repairgpt_operator.retention import retention_status
 from repairgpt_operator.spec import Instance
 from repairgpt_operator.verification import verification_condition, verification_status
 
@@ -303,6 +305,7 @@ def compute_status(
     applied: int = 0,
     backup: BackupObservation | None = None,
     pods: Sequence[Mapping[str, Any]] = (),
+    retention: JobsObservation | None = None,
 ) -> dict[str, Any]:
     """The fields of .status the core reconciliation owns; the rest of `previous` is untouched.
 
@@ -366,6 +369,10 @@ def compute_status(
         status["maintenance"] = maintenance_status(instance.state.maintenance)
     if backup_fields:
         status["backup"] = backup_fields
+    if retention is not None:
+        retention_fields = retention_status(previous.get("retention") or {}, retention)
+        if retention_fields:
+            status["retention"] = retention_fields
     return status
 
 

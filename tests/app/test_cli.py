@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -93,7 +94,10 @@ def test_prune_chats_deletes_only_history_past_retention(
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     assert main(["db", "prune-chats", "--older-than", "365d"]) == 0
-    assert "deleted 4 chat messages and 1 chat sessions" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "deleted 4 chat messages and 1 chat sessions" in printed.err
+    result = json.loads(printed.out)
+    assert (result["messages_deleted"], result["sessions_deleted"]) == (4, 1)
     with factory() as session:
         remaining = session.scalars(select(ChatMessage.session_id)).all()
         assert remaining == [fresh_id, fresh_id]

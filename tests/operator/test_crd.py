@@ -52,7 +52,10 @@ def test_schema_is_structural() -> None:
             assert node["anyOf"] == [{"type": "integer"}, {"type": "string"}], path
             continue
         assert "type" in node, f"{path} has no type"
-        assert "$ref" not in node and "additionalProperties" not in node, path
+        assert "$ref" not in node, path
+        # A map (labels) has a schema for its values; objects have properties, never both.
+        extra = node.get("additionalProperties")
+        assert extra is None or (isinstance(extra, dict) and "properties" not in node), path
 
 
 def test_contract_fields_exist() -> None:

@@ -9,6 +9,8 @@ import kopf
 from repairgpt_operator.backup import BACKUP_NOW_ANNOTATION
 from repairgpt_operator.failover import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
+from repairgpt_operator.restart import RESTART_ANNOTATION
+from repairgpt_operator.upgrade import SKIP_ANNOTATION
 
 
 def _essence(settings: kopf.OperatorSettings, annotations: dict[str, str]) -> dict[str, Any]:
@@ -30,7 +32,12 @@ def test_action_annotations_are_part_of_what_kopf_compares() -> None:
     # An instance the operator has handled carries kopf's marker under kopf's own prefix.
     handled = {f"{KOPF_STATE_PREFIX}/kopf-managed": "yes"}
     before = _essence(settings, handled)
-    for annotation in (BACKUP_NOW_ANNOTATION, FAILBACK_ANNOTATION):
+    for annotation in (
+        BACKUP_NOW_ANNOTATION,
+        FAILBACK_ANNOTATION,
+        RESTART_ANNOTATION,
+        SKIP_ANNOTATION,
+    ):
         after = _essence(settings, {**handled, annotation: "t1"})
         assert after != before, f"{annotation} would not trigger an update"
         assert after["metadata"]["annotations"] == {annotation: "t1"}

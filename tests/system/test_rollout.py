@@ -126,3 +126,58 @@ def test_a_new_image_rolls_the_pods_one_at_a_time_while_the_service_keeps_answer
     assert counts.statuses.get("200", 0) > 0
     assert counts.failed <= MAX_CONNECTION_FAILURES, counts.connection_failures
     assert set(counts.statuses) == {"200"}, counts.statuses
+
+
+def test_the_restart_annotation_replaces_every_pod_while_the_service_keeps_answering(
+    node_cluster: KubeCluster, node_namespace: str, operator_pod: str, pod_database: str
+) -> None:
+    cluster, namespace, name = node_cluster, node_namespace, "restart"
+    selector = api_selector(name)
+    app = image(cluster, "repairgpt-app")
+    apply(
+        cluster,
+        namespace,
+        instance_documents(name, image=app, database_url=pod_database, replicas=2),
+    )
+    before = wait_for(
+        lambda: (lambda p: p if len(p) == 2 else None)(ready_pods(cluster, namespace, selector)),
+        timeout=READY_TIMEOUT,
+        what="2 ready API pods",
+    )
+    old_names = {p["metadata"]["name"] for p in before}
+    url = routed_service_url(cluster, namespace, f"{name}-api") + LOAD_PATH
+
+    with ServiceLoad(cluster, url) as load:
+        time.sleep(1)
+        cluster.kubectl("-n", namespace, "annotate", "rgi", name, "repairgpt.io/restart=first")
+        started = time.monotonic()
+        while True:
+            everything = pods(cluster, namespace, selector)
+            ready = ready_pods(cluster, namespace, selector)
+            fresh = [p for p in ready if p["metadata"]["name"] not in old_names]
+            if len(fresh) == 2 and len(everything) == 2:
+                break
+            assert len(ready) >= 1, "the restart left no ready pod"
+            assert time.monotonic() - started < ROLLOUT_TIMEOUT, "the restart did not finish"
+            time.sleep(SAMPLE_EVERY)
+    counts = load.stop()
+    print(
+        f"restart: {time.monotonic() - started:.1f} s; load {counts.sent} requests, statuses "
+        f"{counts.statuses}, connection failures {counts.failed} {counts.connection_failures}"
+    )
+    assert counts.statuses.get("200", 0) > 0
+    assert counts.failed <= MAX_CONNECTION_FAILURES, counts.connection_failures
+    assert set(counts.statuses) == {"200"}, counts.statuses
+    restart = wait_for(
+        lambda: (lambda r: r if r.get("rolledOutTime") else None)(
+            instance_status(cluster, namespace, name).get("restart") or {}
+        ),
+        timeout=60,
+        what="status.restart.rolledOutTime",
+    )
+    assert restart["token"] == "first"
+    # Only the new token rolled the pods: they stay as they are.
+    time.sleep(15)
+    assert {p["metadata"]["name"] for p in ready_pods(cluster, namespace, selector)} == {
+        p["metadata"]["name"] for p in fresh
+    }

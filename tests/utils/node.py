@@ -118,9 +118,13 @@ def ask(cluster: KubeCluster, base_url: str, question: str) -> dict[str, Any]:
 
 
 def operator_manifests(operator_image: str, resync_seconds: int | None = None) -> str:
-    """deploy/ as `kubectl apply -k` would apply it, with the operator image built here."""
-    text = (REPO_ROOT / "deploy" / "operator.yaml").read_text()
-    documents = list(yaml.safe_load_all(text))
+    """deploy/ as `kubectl apply -k` would apply it, with the operator image built here: the
+    leader Lease with its Role, the PodDisruptionBudget and the operator's Deployment."""
+    documents = [
+        document
+        for part in ("high-availability.yaml", "operator.yaml")
+        for document in yaml.safe_load_all((REPO_ROOT / "deploy" / part).read_text())
+    ]
     for document in documents:
         if document and document["kind"] == "Deployment":
             container = document["spec"]["template"]["spec"]["containers"][0]

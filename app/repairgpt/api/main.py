@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from repairgpt.api.routes import chat, devices, guides, ops, uploads
+from repairgpt.web.routes import build_page_router
 
 API_PREFIX = "/api/v1"
 
@@ -14,4 +15,7 @@ api_router.include_router(guides.router)
 api_router.include_router(chat.router)
 api_router.include_router(uploads.router)
 
-ops_router = ops.router
+# Outside /api/v1: the operations endpoints, and the chat page at / with its /assets/.
+ops_router = APIRouter()
+ops_router.include_router(ops.router)
+ops_router.include_router(build_page_router(API_PREFIX))

@@ -16,14 +16,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from repairgpt.api.context import AppContext
 from repairgpt.api.problems import (
     UploadTooLarge,
-    maintenance_page,
     problem_response,
     problem_type,
     wants_html,
 )
+from repairgpt.core.logging import request_id_var
 from repairgpt.core.proxies import TrustedProxies, forwarded_client, parse_address
 from repairgpt.services.cache import search_cache_key
 from repairgpt.services.ratelimit import NOT_FETCHED
+from repairgpt.web.page import (
+    ASSET_PREFIX,
+    MAINTENANCE_CACHE_CONTROL,
+    PAGE_HEADERS,
+    language_from_headers,
+    render_maintenance_page,
+)
 
 access_log = logging.getLogger("repairgpt.access")
 
@@ -35,6 +42,9 @@ CHAT_MESSAGE_PATH = re.compile(r"^/api/v1/chat/sessions/[^/]+/messages(?:/stream
 UPLOAD_PATH = re.compile(r"^/api/v1/uploads/?$")
 MULTIPART_ALLOWANCE = 64 * 1024  # form boundaries and headers around the file itself
 UNMATCHED = "unmatched"
+# An incoming X-Request-ID is kept when it looks like an id (a UUID, hex, a ULID...);
+# anything else (too long, spaces, quotes, non-ASCII) is replaced by a fresh one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 SEARCH_PATH = "/api/v1/guides"
 
 
@@ -74,6 +84,14 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's well-formed X-Request-ID, or a new random id."""
+    incoming = _header(scope, b"x-request-id")
+    if incoming is not None and REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return os.urandom(16).hex()
 
 
 def _header_values(scope: Scope, name: bytes) -> str | None:
@@ -121,18 +139,38 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or os.urandom(8).hex()
+        request_id = request_id_of(scope)
+        # Not reset afterwards: each request runs in a task of its own, and the error handler
+        # outside this middleware logs unhandled errors after it returns.
+        request_id_var.set(request_id)
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id[:64])
+                response_started = True
+                headers = MutableHeaders(scope=message)
+                headers.append("X-Request-ID", request_id)
+                cache = headers.get("x-cache")
+                if cache in ("hit", "miss"):
+                    self.context().metrics.count_search(cache)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not response_started:
+                # Answered here so that even this 500 carries the request id; the app's error
+                # handler outside still logs the error.
+                response = problem_response(
+                    status=500,
+                    detail="An unexpected error occurred; it has been logged.",
+                    instance=scope["path"],
+                )
+                await response(scope, receive, send_with_id)
+            raise
         finally:
             elapsed = time.perf_counter() - started
             endpoint = self.templates.match(scope["path"])
@@ -140,31 +178,41 @@ class ObservabilityMiddleware:
             self.context().metrics.observe(
                 method=method, endpoint=endpoint, status=status, seconds=elapsed
             )
-            path = scope["path"]
-            level = logging.DEBUG if path in QUIET_PATHS and status < 500 else logging.INFO
-            if access_log.isEnabledFor(level):
-                client = scope.get("client")
-                # The record is built directly: Logger.log would also walk the stack to find
-                # the calling line, which no access line shows.
-                record = access_log.makeRecord(
-                    access_log.name,
-                    level,
-                    __file__,
-                    0,
-                    "%s %s %s",
-                    (method, path, status),
-                    None,
-                    extra={
-                        "request_id": request_id[:64],
-                        "method": method,
-                        "path": path,
-                        "endpoint": endpoint,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "client": client[0] if client else None,
-                    },
-                )
-                access_log.handle(record)
+            write_access_line(
+                scope, status=status, request_id=request_id, endpoint=endpoint, seconds=elapsed
+            )
+
+
+def write_access_line(
+    scope: Scope, *, status: int, request_id: str, endpoint: str, seconds: float
+) -> None:
+    """One line per request; probes and scrapes at DEBUG unless they failed."""
+    method, path = scope["method"], scope["path"]
+    level = logging.DEBUG if path in QUIET_PATHS and status < 500 else logging.INFO
+    if not access_log.isEnabledFor(level):
+        return
+    client = scope.get("client")
+    # The record is built directly: Logger.log would also walk the stack to find the calling
+    # line, which no access line shows.
+    record = access_log.makeRecord(
+        access_log.name,
+        level,
+        __file__,
+        0,
+        "%s %s %s",
+        (method, path, status),
+        None,
+        extra={
+            "request_id": request_id,
+            "method": method,
+            "path": path,
+            "endpoint": endpoint,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "client": client[0] if client else None,
+        },
+    )
+    access_log.handle(record)
 
 
 def capped_receive(receive: Receive, *, cap: int, limit: int) -> Receive:
@@ -204,12 +252,22 @@ class GateMiddleware:
         method: str = scope["method"]
         retry_after = str(settings.retry_after_seconds)
 
-        if settings.maintenance_mode and path not in ALWAYS_OPEN:
+        # The page's stylesheet stays reachable: the maintenance page is drawn with it.
+        open_path = path in ALWAYS_OPEN or path.startswith(ASSET_PREFIX)
+        if settings.maintenance_mode and not open_path:
             if wants_html(_header(scope, b"accept")):
+                language = language_from_headers(
+                    _header(scope, b"accept-language"), _header(scope, b"cookie")
+                )
                 page = HTMLResponse(
-                    maintenance_page(settings.maintenance_message),
+                    render_maintenance_page(language, settings.maintenance_message),
                     status_code=503,
-                    headers={"Retry-After": retry_after},
+                    headers={
+                        **PAGE_HEADERS,
+                        "Retry-After": retry_after,
+                        "Content-Language": language,
+                        "Cache-Control": MAINTENANCE_CACHE_CONTROL,
+                    },
                 )
                 await page(scope, receive, send)
                 return

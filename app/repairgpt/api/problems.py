@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 from http import HTTPStatus
@@ -121,18 +120,6 @@ def wants_html(accept: str | None) -> bool:
         default=-1,
     )
     return json_at == -1 or accept.find("text/html") < json_at
-
-
-def maintenance_page(message: str) -> str:
-    text = html.escape(message)
-    return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{text}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:15vh auto;"
-        "padding:0 1rem;color:#222}h1{font-size:1.6rem}</style></head>"
-        f"<body><h1>{text}</h1><p>Please try again in a few minutes.</p></body></html>\n"
-    )
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

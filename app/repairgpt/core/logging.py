@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ _STANDARD_ATTRS = frozenset(
 
 # One encoder for every record: json.dumps with options builds a new one per call.
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
+# The id of the HTTP request being handled; every record logged while it is set carries it.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def scrub_secrets(text: str) -> str:
@@ -37,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub_secrets(record.getMessage()),
         }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            payload["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 payload[key] = value

@@ -5,11 +5,17 @@ from __future__ import annotations
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
+
+# The server passes any method its parser knows (WebDAV's PROPFIND, MKCOL...) to the app: the
+# others are counted as one "other", so a client cannot mint label values.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 # Latency buckets around the targets: cached search < 50 ms, offline chat < 150 ms.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -35,6 +41,24 @@ class HttpMetrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.chat_answers = Counter(
+            "repairgpt_chat_answers_total",
+            "Chat answers by the engine that wrote them (offline, llm, offline-fallback: the "
+            "model endpoint failed and the offline engine answered).",
+            ["engine"],
+            registry=self.registry,
+        )
+        self.search_cache = Counter(
+            "repairgpt_search_cache_requests_total",
+            "Guide searches by search cache result (hit, miss).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.database_up = Gauge(
+            "repairgpt_database_up",
+            "1 when the last readiness check reached the database, 0 when it did not.",
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         # Looking a labelled child up by its label values takes a lock and builds tuples on
         # every call; the children of a route are kept here once made. Route templates keep
@@ -42,6 +66,8 @@ class HttpMetrics:
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, *, method: str, endpoint: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = OTHER_METHOD
         key = (method, endpoint, status)
         children = self._children.get(key)
         if children is None:
@@ -52,6 +78,12 @@ class HttpMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def count_answer(self, engine: str) -> None:
+        self.chat_answers.labels(engine).inc()
+
+    def count_search(self, result: str) -> None:
+        self.search_cache.labels(result).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

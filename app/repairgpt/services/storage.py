@@ -32,6 +32,11 @@ def sniff_image_type(head: bytes) -> ImageType | None:
     return None
 
 
+def accepted_image_types() -> list[str]:
+    """The content types that sniff_image_type recognises, for clients to show before upload."""
+    return sorted({content_type for _, content_type, _ in _IMAGE_SIGNATURES} | {"image/webp"})
+
+
 def upload_key(
     upload_id: str, extension: str, *, prefix: str = "", now: datetime | None = None
 ) -> str:

@@ -21,8 +21,18 @@ from repairgpt_operator.resources.deployment import build_deployment
 from repairgpt_operator.resources.hpa import build_hpa
 from repairgpt_operator.resources.ingress import build_ingress
 from repairgpt_operator.resources.maintenance_deployment import build_maintenance_deployment
+from repairgpt_operator.resources.monitoring import (
+    build_dashboard_configmap,
+    build_pod_monitor,
+    build_prometheus_rule,
+    build_service_monitor,
+)
 from repairgpt_operator.resources.networkpolicy import build_networkpolicy
 from repairgpt_operator.resources.pdb import build_pdb
+from repairgpt_operator.resources.retention_cronjob import (
+    build_retention_cronjob,
+    retention_wanted,
+)
 from repairgpt_operator.resources.service import build_service
 from repairgpt_operator.resources.serviceaccount import build_serviceaccount
 from repairgpt_operator.spec import Instance
@@ -72,6 +82,14 @@ def _hpa_wanted(instance: Instance) -> bool:
 
 def _maintenance_page_wanted(instance: Instance) -> bool:
     return runs_maintenance_page(instance.state.maintenance)
+
+
+def _scraped_by(kind: str) -> Callable[[Instance], bool]:
+    def wanted(instance: Instance) -> bool:
+        monitoring = instance.spec.monitoring
+        return monitoring.enabled and monitoring.scrape == kind
+
+    return wanted
 
 
 # In apply order: what the Deployment references exists before it.
@@ -126,7 +144,49 @@ API_CHILD_KINDS: tuple[ChildKind, ...] = (
         lambda i: i.spec.backup.enabled and i.spec.backup.verify.enabled,
         component="verify",
     ),
+    ChildKind(
+        "batch/v1",
+        "CronJob",
+        "cronjobs",
+        build_retention_cronjob,
+        retention_wanted,
+        component="retention",
+    ),
+    # Monitoring: the prometheus-operator kinds only where the cluster serves them (see
+    # `desired_children`'s `missing`); the dashboard ConfigMap needs no CRD.
+    ChildKind(
+        "monitoring.coreos.com/v1",
+        "ServiceMonitor",
+        "servicemonitors",
+        build_service_monitor,
+        _scraped_by("ServiceMonitor"),
+    ),
+    ChildKind(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        "podmonitors",
+        build_pod_monitor,
+        _scraped_by("PodMonitor"),
+    ),
+    ChildKind(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        "prometheusrules",
+        build_prometheus_rule,
+        lambda i: i.spec.monitoring.enabled,
+    ),
+    ChildKind(
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        build_dashboard_configmap,
+        lambda i: i.spec.monitoring.enabled and i.spec.monitoring.dashboard,
+        component="dashboard",
+    ),
 )
+
+# (apiVersion, kind) pairs that the cluster may not serve.
+Kinds = frozenset[tuple[str, str]]
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
@@ -149,21 +209,29 @@ def with_applied_hash(manifest: dict[str, Any]) -> dict[str, Any]:
     return stamped
 
 
-def desired_children(instance: Instance) -> list[dict[str, Any]]:
-    """Every child the instance wants now, stamped with its digest, in apply order."""
+def _served(kind: ChildKind, missing: Kinds) -> bool:
+    return (kind.api_version, kind.kind) not in missing
+
+
+def desired_children(instance: Instance, missing: Kinds = frozenset()) -> list[dict[str, Any]]:
+    """Every child the instance wants now, stamped with its digest, in apply order; kinds in
+    `missing` (not served by the cluster) are left out."""
     return [
-        with_applied_hash(kind.build(instance)) for kind in API_CHILD_KINDS if kind.wanted(instance)
+        with_applied_hash(kind.build(instance))
+        for kind in API_CHILD_KINDS
+        if kind.wanted(instance) and _served(kind, missing)
     ]
 
 
-def unwanted_children(instance: Instance) -> list[ChildRef]:
-    """Children of optional kinds that the instance has switched off (to delete if present)."""
+def unwanted_children(instance: Instance, missing: Kinds = frozenset()) -> list[ChildRef]:
+    """Children of optional kinds that the instance has switched off (to delete if present);
+    kinds the cluster does not serve cannot have any."""
     return [
         ChildRef(
             kind.api_version, kind.kind, instance.namespace, child_name(instance, kind.component)
         )
         for kind in API_CHILD_KINDS
-        if not kind.wanted(instance)
+        if not kind.wanted(instance) and _served(kind, missing)
     ]
 
 
@@ -180,6 +248,10 @@ __all__ = [
     "ChildKind",
     "ChildRef",
     "build_backup_cronjob",
+    "build_dashboard_configmap",
+    "build_pod_monitor",
+    "build_prometheus_rule",
+    "build_service_monitor",
     "build_verify_cronjob",
     "build_configmap",
     "build_deployment",
@@ -188,6 +260,7 @@ __all__ = [
     "build_maintenance_deployment",
     "build_networkpolicy",
     "build_pdb",
+    "build_retention_cronjob",
     "build_service",
     "build_serviceaccount",
     "child_kind",

@@ -9,6 +9,7 @@ from typing import Any
 from repairgpt_operator import maintenance
 from repairgpt_operator.ownership import child_metadata, child_name, common_labels, selector_labels
 from repairgpt_operator.resources.configmap import DATA_DIR, config_data
+from repairgpt_operator.rollout import RESTART_TEMPLATE_ANNOTATION
 from repairgpt_operator.spec import Instance, ResourceList
 
 API_PORT = 8000
@@ -129,7 +130,8 @@ def api_container(instance: Instance) -> dict[str, Any]:
     spec = instance.spec
     return {
         "name": "api",
-        "image": spec.image,
+        # Not spec.image while a rollback or a backup before upgrade holds (status.rollout).
+        "image": instance.state.api_image or spec.image,
         "imagePullPolicy": spec.image_pull_policy,
         "ports": [{"name": "http", "containerPort": API_PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": child_name(instance, "api")}}],
@@ -168,11 +170,22 @@ def api_container(instance: Instance) -> dict[str, Any]:
     }
 
 
+def pod_template_annotations(instance: Instance) -> dict[str, str]:
+    """The config digest, and the restart token once one was asked for: a new value of either
+    rolls the pods."""
+    annotations = {CONFIG_HASH_ANNOTATION: config_hash(instance)}
+    if instance.state.restart_token:
+        annotations[RESTART_TEMPLATE_ANNOTATION] = instance.state.restart_token
+    return annotations
+
+
 def build_deployment(instance: Instance) -> dict[str, Any]:
     """The API Deployment: RollingUpdate (maxUnavailable 1, maxSurge 1), restricted security,
     and `replicas` only when the HPA does not own it."""
     deployment_spec: dict[str, Any] = {
         "revisionHistoryLimit": 5,
+        # Past it the controller reports ProgressDeadlineExceeded: RolloutHealthy turns False.
+        "progressDeadlineSeconds": instance.spec.rollout.progress_deadline_seconds,
         "selector": {"matchLabels": selector_labels(instance, "api")},
         "strategy": {
             "type": "RollingUpdate",
@@ -181,7 +194,7 @@ def build_deployment(instance: Instance) -> dict[str, Any]:
         "template": {
             "metadata": {
                 "labels": common_labels(instance, "api"),
-                "annotations": {CONFIG_HASH_ANNOTATION: config_hash(instance)},
+                "annotations": pod_template_annotations(instance),
             },
             "spec": {
                 "serviceAccountName": child_name(instance, "api"),

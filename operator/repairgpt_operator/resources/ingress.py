@@ -9,10 +9,13 @@ from repairgpt_operator.ownership import child_metadata, child_name
 from repairgpt_operator.spec import Instance
 
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
-# What the public reaches through the Ingress (Prefix paths). The operations endpoints (/health,
-# /ready, /metrics) and the OpenAPI docs (/docs, /openapi.json) stay inside the cluster.
-PUBLIC_PATH_PREFIXES: tuple[str, ...] = (
-    "/api",  # the REST API, /api/v1/...
+# What the public reaches through the Ingress, as (path, pathType). The operations endpoints
+# (/health, /ready, /metrics) and the OpenAPI docs (/docs, /openapi.json) stay inside the
+# cluster; `/` is Exact, so it is the chat page and no other path.
+PUBLIC_PATHS: tuple[tuple[str, str], ...] = (
+    ("/", "Exact"),  # the chat page
+    ("/assets", "Prefix"),  # its stylesheet, scripts and string tables
+    ("/api", "Prefix"),  # the REST API, /api/v1/...
 )
 
 
@@ -22,8 +25,8 @@ def tls_secret_name(instance: Instance) -> str:
 
 
 def build_ingress(instance: Instance) -> dict[str, Any]:
-    """An Ingress for spec.ingress.host that terminates TLS and forwards the public paths (and
-    nothing else) to the API Service."""
+    """An Ingress for spec.ingress.host that terminates TLS and forwards the public paths (the
+    page and the API, nothing else) to the API Service."""
     spec = instance.spec.ingress
     metadata = child_metadata(instance)
     if spec.cluster_issuer:
@@ -41,8 +44,8 @@ def build_ingress(instance: Instance) -> dict[str, Any]:
                     "host": spec.host,
                     "http": {
                         "paths": [
-                            {"path": path, "pathType": "Prefix", "backend": copy.deepcopy(backend)}
-                            for path in PUBLIC_PATH_PREFIXES
+                            {"path": path, "pathType": kind, "backend": copy.deepcopy(backend)}
+                            for path, kind in PUBLIC_PATHS
                         ]
                     },
                 }

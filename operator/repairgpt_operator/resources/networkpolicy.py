@@ -16,8 +16,9 @@ HTTPS_PORT = 443
 
 
 def build_networkpolicy(instance: Instance) -> dict[str, Any]:
-    """Ingress to the API port only from the ingress controller's namespace and
-    spec.networkPolicy.metricsNamespaces; egress only to DNS, PostgreSQL, Redis and HTTPS (LLM
+    """Ingress to the API port only from the ingress controller's namespace,
+    spec.networkPolicy.metricsNamespaces and the namespaces matching
+    spec.monitoring.scrapeNamespaceSelector; egress only to DNS, PostgreSQL, Redis and HTTPS (LLM
     and S3 endpoints). The API trusts X-Forwarded-For from these peers by default
     (TRUSTED_PROXIES, see configmap.py).
 
@@ -29,6 +30,11 @@ def build_networkpolicy(instance: Instance) -> dict[str, Any]:
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
         for namespace in dict.fromkeys([policy.ingress_namespace, *policy.metrics_namespaces])
     ]
+    scrapers = instance.spec.monitoring.scrape_namespace_selector
+    if scrapers is not None:
+        sources.append(
+            {"namespaceSelector": scrapers.model_dump(by_alias=True, exclude_defaults=True)}
+        )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",

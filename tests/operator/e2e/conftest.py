@@ -85,10 +85,18 @@ def operator_kubeconfig(
 class OperatorProcess:
     """`repairgpt-operator run` in a subprocess, with its log in a file."""
 
-    def __init__(self, kubeconfig: Path, log_path: Path, *, resync_seconds: float) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        *,
+        resync_seconds: float,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.resync_seconds = resync_seconds
+        self.extra_args = extra_args
         self.metrics_port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -107,6 +115,7 @@ class OperatorProcess:
                 "127.0.0.1",
                 "--metrics-port",
                 str(self.metrics_port),
+                *self.extra_args,
             ],
             env=env,
             stdout=log,

@@ -6,6 +6,7 @@ from typing import Any
 
 from repairgpt_operator.resources import desired_children, unwanted_children
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
+from repairgpt_operator.spec import Instance
 from tests.operator.factories import make_instance
 
 BACKUP: dict[str, Any] = {
@@ -133,8 +134,12 @@ def test_backup_pod_meets_the_restricted_pod_security_standard() -> None:
 def test_cronjob_is_wanted_only_while_backups_are_enabled() -> None:
     enabled = make_instance(BACKUP)
     disabled = make_instance()
-    assert "CronJob" in [child["kind"] for child in desired_children(enabled)]
-    assert "CronJob" not in [child["kind"] for child in desired_children(disabled)]
+
+    def cronjobs(instance: Instance) -> list[str]:
+        return [c["metadata"]["name"] for c in desired_children(instance) if c["kind"] == "CronJob"]
+
+    assert "shop-backup" in cronjobs(enabled)
+    assert "shop-backup" not in cronjobs(disabled)
     assert ("CronJob", "shop-backup") in {(r.kind, r.name) for r in unwanted_children(disabled)}
 
 

@@ -23,6 +23,7 @@ def test_minimal_instance_gets_the_always_on_children() -> None:
         "Service",
         "PodDisruptionBudget",
         "NetworkPolicy",
+        "CronJob",  # chat retention, on by default
     ]
 
 
@@ -42,6 +43,10 @@ def test_switched_off_kinds_are_listed_for_deletion() -> None:
         ("Deployment", page),
         ("CronJob", f"{instance.name}-backup"),
         ("CronJob", f"{instance.name}-verify"),
+        ("ServiceMonitor", api),
+        ("PodMonitor", api),
+        ("PrometheusRule", api),
+        ("ConfigMap", f"{instance.name}-dashboard"),
     }
 
 
@@ -88,4 +93,5 @@ def test_digest_changes_with_the_spec_and_only_then() -> None:
         for c in changed
         if c["metadata"]["annotations"][APPLIED_HASH_ANNOTATION] != digest[c["kind"]]
     }
-    assert moved == {"Deployment"}
+    # The retention CronJob runs the API's image too.
+    assert moved == {"Deployment", "CronJob"}

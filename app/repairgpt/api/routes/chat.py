@@ -128,8 +128,14 @@ def _save(
 
 
 def _answer_body(
-    session_id: str, answer: Answer, saved: bool, note: str | None, message_id: int | None
+    context: AppContext,
+    session_id: str,
+    answer: Answer,
+    saved: bool,
+    note: str | None,
+    message_id: int | None,
 ) -> ChatAnswer:
+    context.metrics.count_answer(answer.engine)
     return ChatAnswer(
         session_id=session_id,
         answer=answer.text,
@@ -163,7 +169,7 @@ def _offline_exchange(
         language, hits, past = _prepare(context, connection, session_id, question)
         answer = context.answer_engine.answer(question, hits, language=language, history=past)
         saved, note, message_id = _save(context, connection, session_id, question, answer)
-    return _answer_body(session_id, answer, saved, note, message_id)
+    return _answer_body(context, session_id, answer, saved, note, message_id)
 
 
 def _check_token(context: AppContext, session_id: str, token: str | None) -> None:
@@ -191,14 +197,14 @@ async def _stored_exchange(
             _check_token, context, session_id, token, limiter=context.db_limiter
         )
         log.warning("chat history not saved", extra={"error": type(exc).__name__})
-        return _answer_body(session_id, answer, False, NOT_SAVED_NOTE, None)
+        return _answer_body(context, session_id, answer, False, NOT_SAVED_NOTE, None)
     if not ids:
         await to_thread.run_sync(
             _check_token, context, session_id, token, limiter=context.db_limiter
         )
         # The token is right, yet nothing was stored: the session was removed meanwhile.
         raise _refusal(chat_service.SessionNotFound(session_id), session_id)
-    return _answer_body(session_id, answer, True, None, max(ids))
+    return _answer_body(context, session_id, answer, True, None, max(ids))
 
 
 def _authorised_prepare(
@@ -257,7 +263,7 @@ async def post_message(
     saved, note, message_id = await to_thread.run_sync(
         _save_exchange, context, session_id, question, answer, limiter=limiter
     )
-    return _json(_answer_body(session_id, answer, saved, note, message_id))
+    return _json(_answer_body(context, session_id, answer, saved, note, message_id))
 
 
 async def _in_threads(
@@ -313,7 +319,7 @@ async def stream_message(
                         piece,
                         limiter=context.db_limiter,
                     )
-                    body = _answer_body(session_id, piece, saved, note, message_id)
+                    body = _answer_body(context, session_id, piece, saved, note, message_id)
                     yield _sse("done", body.model_dump(mode="json"))
                     return
                 yield _sse("delta", {"text": piece})

@@ -57,6 +57,8 @@ def came_through_proxy(headers: Headers) -> bool:
 async def ready(request: Request, context: ContextDep) -> Response:
     # Threads of its own: busy request threads must not make the pod look unready.
     checks = await to_thread.run_sync(_database_checks, context, limiter=context.probe_limiter)
+    # Kept fresh by the kubelet's readiness probe; the DatabaseConnectionFailure alert reads it.
+    context.metrics.database_up.set(1 if checks["database"] == "ok" else 0)
     checks["redis"] = await context.redis.ping()
     guides = len(context.catalog.snapshot.index)
     detailed = not came_through_proxy(request.headers)

@@ -1,0 +1,1 @@
+"""The chat page for end users: served at `/`, its assets under `/assets/`."""
