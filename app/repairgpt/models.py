@@ -117,6 +117,8 @@ class GuideStep(Base):
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(500), default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    # https:// URLs and same-origin guide-image paths (see schemas.is_step_image).
+    images: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     guide: Mapped[RepairGuide] = relationship(back_populates="steps")
 

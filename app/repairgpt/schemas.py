@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -22,6 +23,37 @@ DbId = Annotated[int, Field(ge=1, le=MAX_DB_INT)]
 Difficulty = Literal["very_easy", "easy", "moderate", "difficult", "very_difficult"]
 Language = Literal["en", "ja"]
 ShortText = Annotated[SafeStr, Field(min_length=1, max_length=500)]
+
+# Step images: an https:// URL (shown as a link) or an image served by this API, which must
+# match the public route in api/routes/guide_images.py.
+GUIDE_IMAGES_PATH = "/api/v1/guide-images/"
+GUIDE_IMAGE_NAME = r"[0-9a-f]{32}\.(?:jpg|png|gif|webp)"
+MAX_STEP_IMAGES = 10
+MAX_IMAGE_URL_LENGTH = 1000
+_SAME_ORIGIN_IMAGE = re.compile(re.escape(GUIDE_IMAGES_PATH) + GUIDE_IMAGE_NAME)
+_EXTERNAL_IMAGE = re.compile(r"https://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[\x21-\x7e]*)?")
+
+
+def is_step_image(value: str) -> bool:
+    """Whether `value` may be a step image: a same-origin guide image or an https:// URL."""
+    if len(value) > MAX_IMAGE_URL_LENGTH:
+        return False
+    return bool(_SAME_ORIGIN_IMAGE.fullmatch(value) or _EXTERNAL_IMAGE.fullmatch(value))
+
+
+def _check_step_image(value: str) -> str:
+    if not is_step_image(value):
+        raise ValueError(
+            f"must be an https:// URL or a path under {GUIDE_IMAGES_PATH} "
+            f"(at most {MAX_IMAGE_URL_LENGTH} characters)"
+        )
+    return value
+
+
+StepImage = Annotated[
+    str, Field(max_length=MAX_IMAGE_URL_LENGTH), AfterValidator(_check_step_image)
+]
+StepImages = Annotated[list[StepImage], Field(max_length=MAX_STEP_IMAGES)]
 
 
 class Problem(BaseModel):
@@ -60,6 +92,7 @@ class DevicesPublic(BaseModel):
 class GuideStepIn(BaseModel):
     title: Annotated[SafeStr, Field(max_length=500)] = ""
     text: Annotated[SafeStr, Field(min_length=1, max_length=20_000)]
+    images: StepImages = []
 
 
 class GuideStepPublic(BaseModel):
@@ -68,6 +101,7 @@ class GuideStepPublic(BaseModel):
     position: int
     title: str
     text: str
+    images: list[str] = []
 
 
 class GuideBase(BaseModel):

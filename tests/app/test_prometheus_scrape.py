@@ -4,9 +4,10 @@ shows data."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -17,12 +18,16 @@ from repairgpt_operator.monitoring.rules import api_job, duration_seconds, rule_
 from repairgpt_operator.spec import Instance
 from tests.app.conftest import ServedAPI, served_api
 from tests.operator.factories import make_instance
+from tests.utils.dashboard_render import NO_DATA, prometheus_range_query, render_dashboard
 from tests.utils.prometheus import PrometheusServer, panel_queries, scrape_config
 from tests.utils.servers import PostgresServer
 
 pytestmark = pytest.mark.slow
 
 INTERVAL = 1.0  # scrape and evaluation interval, seconds
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# UPDATE_DASHBOARD_PICTURE=1 writes the README's picture instead of a temporary file.
+PICTURE = REPO_ROOT / "docs" / "images" / "dashboard.png"
 ALERT_FOR = "5s"
 INSTANCE = make_instance(
     {
@@ -50,6 +55,7 @@ class Stack:
     client: httpx.Client
     healthy_seconds: float = 0.0
     database_stopped: bool = False
+    started: float = field(default_factory=time.time)
 
     def drive_healthy(self, seconds: float) -> None:
         assert not self.database_stopped
@@ -184,3 +190,43 @@ def test_every_api_panel_of_the_dashboard_shows_data(stack: Stack) -> None:
         except TimeoutError:
             empty.append(f"{title}: {expr}")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+
+
+def _degraded_traffic(client: httpx.Client) -> None:
+    """Without the database: searches still answer, device lists get 503, chat tries."""
+    for query in ("battery", "hinge", "battery"):
+        assert client.get("/api/v1/guides", params={"q": query}).status_code == 200
+    client.post("/api/v1/chat/sessions", json={})
+    assert client.get("/api/v1/devices").status_code == 503
+
+
+def test_the_dashboard_picture_shows_every_api_panel_from_this_run(
+    stack: Stack, tmp_path: Path
+) -> None:
+    if not stack.database_stopped:
+        stack.drive_healthy(10 * INTERVAL)
+    stack.stop_database()
+    deadline = time.monotonic() + 8 * INTERVAL
+    while time.monotonic() < deadline:
+        _degraded_traffic(stack.client)
+    time.sleep(2 * INTERVAL)  # the last requests scraped
+    path = PICTURE if os.environ.get("UPDATE_DASHBOARD_PICTURE") == "1" else tmp_path / "d.png"
+    end = time.time()
+    query = prometheus_range_query(
+        str(stack.prometheus.http.base_url).rstrip("/"), stack.started, end, INTERVAL
+    )
+    board = dashboard(INSTANCE)
+    drawn = render_dashboard(board, query, path, end=end, variables={"datasource": "prometheus"})
+    api_titles = [
+        p["title"]
+        for p in board["panels"]
+        if f'job="{api_job(INSTANCE)}"' in p["targets"][0]["expr"]
+    ]
+    assert len(api_titles) >= 6 and set(drawn) == {p["title"] for p in board["panels"]}
+    assert all(drawn[title] >= 1 for title in api_titles), drawn
+    print(
+        f"{path}: {path.stat().st_size // 1024} KB; series per panel {drawn}; {NO_DATA}: "
+        f"{[title for title, n in drawn.items() if n == 0]}"
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size < 250 * 1024

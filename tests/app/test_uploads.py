@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -176,12 +177,12 @@ def _read_response(sock: socket.socket) -> tuple[int, bytes]:
     return int(lines[0].split()[1]), body
 
 
-def _send_chunked_upload(sock: socket.socket, *, total: int) -> int:
+def _send_chunked_upload(sock: socket.socket, *, total: int, path: str) -> int:
     """Stream a chunked multipart upload of `total` bytes until the server answers; returns
     how many bytes had been sent by then."""
     boundary = "repairgpt-boundary"
     sock.sendall(
-        b"POST /api/v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n".encode()
         + f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n".encode()
         + _chunk(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
@@ -209,11 +210,14 @@ def _send_chunked_upload(sock: socket.socket, *, total: int) -> int:
         pending = pending[count:]
 
 
-def test_a_chunked_upload_over_the_limit_is_refused_while_it_streams(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["/api/v1/uploads", "/api/v1/guides/1/steps/1/images"])
+def test_a_chunked_upload_over_the_limit_is_refused_while_it_streams(
+    tmp_path: Path, path: str
+) -> None:
     limit, total = 1 << 20, 64 << 20
     with served_api(tmp_path, UPLOAD_MAX_BYTES=str(limit), RATE_LIMIT_REQUESTS="0") as api:
         with socket.create_connection(("127.0.0.1", api.port)) as sock:
-            sent_when_answered = _send_chunked_upload(sock, total=total)
+            sent_when_answered = _send_chunked_upload(sock, total=total, path=path)
             status, body = _read_response(sock)
         assert status == 413, body
         assert json.loads(body)["type"].endswith("/upload-too-large")

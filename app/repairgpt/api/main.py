@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from repairgpt.api.routes import chat, devices, guides, ops, uploads
+from repairgpt.api.routes import chat, devices, guide_images, guides, ops, uploads
 from repairgpt.web.routes import build_page_router
 
 API_PREFIX = "/api/v1"
@@ -12,6 +12,7 @@ API_PREFIX = "/api/v1"
 api_router = APIRouter(prefix=API_PREFIX)
 api_router.include_router(devices.router)
 api_router.include_router(guides.router)
+api_router.include_router(guide_images.router)
 api_router.include_router(chat.router)
 api_router.include_router(uploads.router)
 

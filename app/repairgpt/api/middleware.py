@@ -39,7 +39,8 @@ QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Chat answers keep working in read-only mode; they just are not saved.
 CHAT_MESSAGE_PATH = re.compile(r"^/api/v1/chat/sessions/[^/]+/messages(?:/stream)?/?$")
-UPLOAD_PATH = re.compile(r"^/api/v1/uploads/?$")
+# Image uploads: a chat photo, or a guide step image (admin).
+UPLOAD_PATH = re.compile(r"^/api/v1/(?:uploads|guides/\d+/steps/\d+/images)/?$")
 MULTIPART_ALLOWANCE = 64 * 1024  # form boundaries and headers around the file itself
 UNMATCHED = "unmatched"
 # An incoming X-Request-ID is kept when it looks like an id (a UUID, hex, a ULID...);

@@ -128,15 +128,15 @@ def get_guide(*, session: Session, guide_id: int) -> RepairGuide | None:
     return session.scalars(statement).first()
 
 
-def _replace_steps(guide: RepairGuide, steps: Sequence[tuple[str, str]]) -> None:
+def _replace_steps(guide: RepairGuide, steps: Sequence[tuple[str, str, list[str]]]) -> None:
     # Positions are unique per guide: clear and flush before inserting the new ones.
     guide.steps.clear()
     session = Session.object_session(guide)
     if session is not None and guide.id is not None:
         session.flush()
     guide.steps.extend(
-        GuideStep(position=position, title=title, text=text)
-        for position, (title, text) in enumerate(steps, start=1)
+        GuideStep(position=position, title=title, text=text, images=images)
+        for position, (title, text, images) in enumerate(steps, start=1)
     )
 
 
@@ -146,7 +146,7 @@ def create_guide(*, session: Session, guide_in: GuideCreate) -> RepairGuide:
     data = guide_in.model_dump(exclude={"steps"})
     guide = RepairGuide(**data, is_active=True)
     guide.steps = [
-        GuideStep(position=position, title=step.title, text=step.text)
+        GuideStep(position=position, title=step.title, text=step.text, images=list(step.images))
         for position, step in enumerate(guide_in.steps, start=1)
     ]
     session.add(guide)
@@ -170,13 +170,25 @@ def update_guide(*, session: Session, guide: RepairGuide, guide_in: GuideUpdate)
         if value is None and field in _NOT_NULL_FIELDS:
             continue  # a null for a required field means "leave it", not "erase it"
         setattr(guide, field, value)
-    if steps is not None:
-        _replace_steps(guide, [(step["title"], step["text"]) for step in steps])
+    if steps is not None and guide_in.steps is not None:
+        # From the model, not the dump: exclude_unset drops a step's defaulted fields.
+        _replace_steps(guide, [(s.title, s.text, list(s.images)) for s in guide_in.steps])
     # Touch the row even when only steps changed, so the catalog fingerprint moves.
     guide.updated_at = utcnow()
     session.flush()
     session.refresh(guide)
     return guide
+
+
+def step_at(guide: RepairGuide, position: int) -> GuideStep | None:
+    return next((step for step in guide.steps if step.position == position), None)
+
+
+def add_step_image(*, session: Session, guide: RepairGuide, step: GuideStep, url: str) -> None:
+    """Append `url` to the step's images and touch the guide, so the catalog notices."""
+    step.images = [*(step.images or []), url]  # a new list: JSON columns track assignment only
+    guide.updated_at = utcnow()
+    session.flush()
 
 
 def delete_guide(*, session: Session, guide: RepairGuide) -> None:

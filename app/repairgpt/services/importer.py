@@ -12,12 +12,13 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, selectinload
 
 from repairgpt.models import Device, GuideStep, RepairGuide, utcnow
+from repairgpt.schemas import MAX_STEP_IMAGES, is_step_image
 
 PROJECT_FORMAT = "repairgpt-guides/v1"
 MYFIXIT_LICENSE = "CC BY-NC-SA 3.0"
@@ -42,6 +43,12 @@ class DeviceRecord:
     authoritative: bool = True
 
 
+class StepRecord(NamedTuple):
+    title: str
+    text: str
+    images: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class GuideRecord:
     source: str
@@ -56,7 +63,7 @@ class GuideRecord:
     parts: tuple[str, ...] = ()
     safety_warnings: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
-    steps: tuple[tuple[str, str], ...] = ()
+    steps: tuple[StepRecord, ...] = ()
     source_url: str | None = None
     license: str | None = None
 
@@ -140,13 +147,20 @@ def parse_project_guide(record: dict[str, Any], *, position: int) -> GuideRecord
     raw_steps = record.get("steps") or []
     if not isinstance(raw_steps, list):
         raise GuideFileError(f"{where}: steps must be a list")
-    steps: list[tuple[str, str]] = []
+    steps: list[StepRecord] = []
     for number, step in enumerate(raw_steps):
         if not isinstance(step, dict):
             raise GuideFileError(f"{where}.steps[{number}] must be an object")
         step_text = _optional_text(step, "text", where=f"{where}.steps[{number}]")
+        images = _texts(step.get("images"), where=f"{where}.steps[{number}].images")
+        if len(images) > MAX_STEP_IMAGES or not all(map(is_step_image, images)):
+            raise GuideFileError(
+                f"{where}.steps[{number}].images: at most {MAX_STEP_IMAGES}, each an https:// "
+                "URL or a guide-image path"
+            )
         if step_text:
-            steps.append((_optional_text(step, "title", where=where) or "", step_text))
+            title = _optional_text(step, "title", where=where) or ""
+            steps.append(StepRecord(title, step_text, images))
     return GuideRecord(
         source=_optional_text(record, "source", where=where) or "repairgpt",
         source_id=_required_text(record, "source_id", where=where),
@@ -202,13 +216,22 @@ def device_category_from_ancestors(device_name: str, ancestors: Sequence[str]) -
     return useful[-1] if useful else None
 
 
-def _summary_from_steps(steps: Sequence[tuple[str, str]], limit: int = 280) -> str:
+def _summary_from_steps(steps: Sequence[StepRecord], limit: int = 280) -> str:
     if not steps:
         return ""
-    first = " ".join(steps[0][1].split())
+    first = " ".join(steps[0].text.split())
     if len(first) <= limit:
         return first
     return first[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def myfixit_step_images(step: dict[str, Any]) -> tuple[str, ...]:
+    """A MyFixit step's image URLs that a step may carry; other values are dropped."""
+    images = step.get("Images") or []
+    if not isinstance(images, list):
+        return ()
+    kept = [url.strip() for url in images if isinstance(url, str) and is_step_image(url.strip())]
+    return tuple(dict.fromkeys(kept))[:MAX_STEP_IMAGES]
 
 
 def parse_myfixit_manual(manual: dict[str, Any], *, line: int) -> tuple[DeviceRecord, GuideRecord]:
@@ -218,13 +241,13 @@ def parse_myfixit_manual(manual: dict[str, Any], *, line: int) -> tuple[DeviceRe
     title = _required_text(manual, "Title", where=where)[:500]
     device_name = (_optional_text(manual, "Category", where=where) or title)[:300]
     ancestors = [a for a in manual.get("Ancestors") or [] if isinstance(a, str)]
-    steps: list[tuple[str, str]] = []
+    steps: list[StepRecord] = []
     for step in sorted(manual.get("Steps") or [], key=lambda s: s.get("Order", 0)):
         raw = step.get("Text_raw")
         if not isinstance(raw, str) or not raw.strip():
             raw = " ".join(line_.get("Text", "") for line_ in step.get("Lines") or [])
         if raw.strip():
-            steps.append(("", " ".join(raw.split())))
+            steps.append(StepRecord("", " ".join(raw.split()), myfixit_step_images(step)))
     tools: list[str] = []
     for tool in manual.get("Toolbox") or []:
         name = tool.get("Name") if isinstance(tool, dict) else None
@@ -367,6 +390,13 @@ def _guide_fields(record: GuideRecord, device: Device) -> dict[str, Any]:
     }
 
 
+def _step_rows(steps: Sequence[StepRecord]) -> list[GuideStep]:
+    return [
+        GuideStep(position=n, title=step.title, text=step.text, images=list(step.images))
+        for n, step in enumerate(steps, start=1)
+    ]
+
+
 def _upsert_guide(
     session: Session, record: GuideRecord, device: Device, report: ImportReport
 ) -> None:
@@ -380,15 +410,14 @@ def _upsert_guide(
         guide = RepairGuide(
             source=record.source, source_id=record.source_id, is_active=True, **fields
         )
-        guide.steps = [
-            GuideStep(position=n, title=title, text=body)
-            for n, (title, body) in enumerate(record.steps, start=1)
-        ]
+        guide.steps = _step_rows(record.steps)
         session.add(guide)
         report.guides_created += 1
         return
     changed = {k: v for k, v in fields.items() if getattr(guide, k) != v}
-    current_steps = tuple((step.title, step.text) for step in guide.steps)
+    current_steps = tuple(
+        StepRecord(step.title, step.text, tuple(step.images or ())) for step in guide.steps
+    )
     if not changed and current_steps == record.steps:
         report.guides_unchanged += 1
         return
@@ -397,10 +426,7 @@ def _upsert_guide(
     if current_steps != record.steps:
         guide.steps.clear()
         session.flush()  # positions are unique per guide: drop the old rows first
-        guide.steps.extend(
-            GuideStep(position=n, title=title, text=body)
-            for n, (title, body) in enumerate(record.steps, start=1)
-        )
+        guide.steps.extend(_step_rows(record.steps))
     guide.updated_at = utcnow()
     report.guides_updated += 1
 

@@ -45,6 +45,20 @@ def upload_key(
     return f"{prefix}{moment:%Y/%m/%d}/{upload_id}.{extension}"
 
 
+GUIDE_IMAGE_FOLDER = "guides/"
+
+
+def guide_image_key(name: str, *, prefix: str = "") -> str:
+    """Object key of a guide image: public, so kept apart from the chat uploads."""
+    return f"{prefix}{GUIDE_IMAGE_FOLDER}{name}"
+
+
+def content_type_of_extension(extension: str) -> str | None:
+    """The content type that sniff_image_type gives files with this extension."""
+    known = {ext: content_type for _, content_type, ext in _IMAGE_SIGNATURES}
+    return {**known, "webp": "image/webp"}.get(extension)
+
+
 class ImageStore(Protocol):
     kind: str
 

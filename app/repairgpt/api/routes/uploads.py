@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Path, Response, UploadFile, status
 from sqlalchemy.orm import Session
 
+from repairgpt.api.context import AppContext
 from repairgpt.api.deps import BearerTokenDep, ContextDep, ReadSessionDep, SessionDep
 from repairgpt.api.problems import ProblemError
 from repairgpt.models import Upload, new_public_id
 from repairgpt.schemas import UploadPublic
 from repairgpt.services import chat as chat_service
-from repairgpt.services.storage import sniff_image_type, upload_key
+from repairgpt.services.storage import ImageType, sniff_image_type, upload_key
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,36 @@ router = APIRouter(prefix="/uploads", tags=["uploads"])
 
 UploadId = Annotated[str, Path(min_length=32, max_length=32, pattern="^[0-9a-f]{32}$")]
 ACCEPTED = "JPEG, PNG, WebP or GIF"
+
+
+def read_image(file: UploadFile, *, limit: int) -> tuple[bytes, ImageType]:
+    """The uploaded bytes and their sniffed image type; refuses empty, too large, not images."""
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise ProblemError(
+            413, f"The file is larger than the limit of {limit} bytes.", slug="upload-too-large"
+        )
+    if not data:
+        raise ProblemError(422, "The file is empty.", slug="upload-empty")
+    image = sniff_image_type(data[:16])
+    if image is None:
+        raise ProblemError(
+            415, f"Only {ACCEPTED} images are accepted.", slug="unsupported-media-type"
+        )
+    return data, image
+
+
+def store_image(context: AppContext, key: str, data: bytes, image: ImageType) -> None:
+    try:
+        context.image_store.put(key, data, image.content_type)
+    except Exception as exc:  # noqa: BLE001 - boto3 and the file system raise many kinds
+        log.warning("upload store failed", extra={"error": type(exc).__name__, "key": key})
+        raise ProblemError(
+            503,
+            "The upload store is unavailable; try again shortly.",
+            slug="storage-unavailable",
+            headers={"Retry-After": "30"},
+        ) from None
 
 
 @router.post(
@@ -43,19 +74,7 @@ def create_upload(
         str | None, Form(pattern="^[0-9a-f]{32}$", description="Attach to a chat session.")
     ] = None,
 ) -> UploadPublic:
-    limit = context.settings.upload_max_bytes
-    data = file.file.read(limit + 1)
-    if len(data) > limit:
-        raise ProblemError(
-            413, f"The file is larger than the limit of {limit} bytes.", slug="upload-too-large"
-        )
-    if not data:
-        raise ProblemError(422, "The file is empty.", slug="upload-empty")
-    image = sniff_image_type(data[:16])
-    if image is None:
-        raise ProblemError(
-            415, f"Only {ACCEPTED} images are accepted.", slug="unsupported-media-type"
-        )
+    data, image = read_image(file, limit=context.settings.upload_max_bytes)
     if session_id is not None:
         try:
             chat_service.authenticate(session=session, session_id=session_id, token=token)
@@ -64,16 +83,7 @@ def create_upload(
     upload_id = new_public_id()
     prefix = context.settings.s3_prefix if context.image_store.kind == "s3" else ""
     key = upload_key(upload_id, image.extension, prefix=prefix)
-    try:
-        context.image_store.put(key, data, image.content_type)
-    except Exception as exc:  # noqa: BLE001 - boto3 and the file system raise many kinds
-        log.warning("upload store failed", extra={"error": type(exc).__name__, "key": key})
-        raise ProblemError(
-            503,
-            "The upload store is unavailable; try again shortly.",
-            slug="storage-unavailable",
-            headers={"Retry-After": "30"},
-        ) from None
+    store_image(context, key, data, image)
     filename = (file.filename or "")[:255].replace("\x00", "") or None
     upload = Upload(
         id=upload_id,

@@ -27,23 +27,45 @@ function itemsOrNone(title, items) {
   return section;
 }
 
+// Images the API serves itself; anything else is only linked, so the page requests nothing
+// from another site until the reader chooses to follow the link.
+const GUIDE_IMAGE = /^\/api\/v1\/guide-images\/[0-9a-f]{32}\.(?:jpg|png|gif|webp)$/;
+
+function stepImages(images, stepNumber) {
+  const nodes = [];
+  let shown = 0;
+  for (const url of images ?? []) {
+    if (typeof url !== "string") continue;
+    if (GUIDE_IMAGE.test(url)) {
+      shown += 1;
+      const image = el("img", "step-image");
+      image.src = url;
+      image.alt = t("guide_step_image", { step: stepNumber, n: shown });
+      image.loading = "lazy";
+      image.style.maxWidth = "100%";
+      nodes.push(image);
+    } else if (url.startsWith("https://")) {
+      const link = el("a", "step-image-link", t("guide_step_image_link"));
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener noreferrer";
+      const line = el("p", "step-image-external");
+      line.append(link);
+      nodes.push(line);
+    }
+  }
+  return nodes;
+}
+
 function stepsOf(guide) {
   const section = el("section", "guide-steps");
   section.append(el("h2", "", t("guide_steps")));
   const list = el("ol", "steps");
-  for (const step of guide.steps) {
+  for (const [index, step] of guide.steps.entries()) {
     const item = el("li", "step");
     if (step.title) item.append(el("h3", "step-title", step.title));
     item.append(el("p", "step-text", step.text));
-    // Steps may carry image URLs of the guide's own origin.
-    for (const url of step.images ?? []) {
-      if (typeof url !== "string" || !url.startsWith("/")) continue;
-      const image = el("img", "step-image");
-      image.src = url;
-      image.alt = step.title || t("guide_steps");
-      image.loading = "lazy";
-      item.append(image);
-    }
+    item.append(...stepImages(step.images, step.position ?? index + 1));
     list.append(item);
   }
   section.append(list);
