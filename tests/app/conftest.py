@@ -124,10 +124,11 @@ class ServedAPI:
 
 
 @contextmanager
-def served_api(folder: Path, **settings: str) -> Iterator[ServedAPI]:
+def served_api(folder: Path, *, port: int | None = None, **settings: str) -> Iterator[ServedAPI]:
     """Start `repairgpt serve` on a SQLite file in `folder` with the sample guides; keyword
-    arguments are environment variables (e.g. RATE_LIMIT_REQUESTS="3")."""
-    port = free_port()
+    arguments are environment variables (e.g. RATE_LIMIT_REQUESTS="3", DATABASE_URL=...).
+    A given port can be served again after this one stops (its log is appended to)."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_SETTINGS}
     env.update(
         DATABASE_URL=f"sqlite:///{folder / 'repairgpt.db'}",
@@ -136,8 +137,8 @@ def served_api(folder: Path, **settings: str) -> Iterator[ServedAPI]:
         UPLOAD_DIR=str(folder / "uploads"),
     )
     env.update(settings)
-    log_file = folder / "serve.log"
-    with log_file.open("wb") as log:
+    log_file = folder / f"serve-{port}.log"
+    with log_file.open("ab") as log:
         process = subprocess.Popen(
             [REPAIRGPT, "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=folder,
@@ -147,7 +148,7 @@ def served_api(folder: Path, **settings: str) -> Iterator[ServedAPI]:
         )
     served = ServedAPI(f"http://127.0.0.1:{port}", port, process, log_file)
     try:
-        wait_until(lambda: port_open(port) or process.poll() is not None, timeout=60, what="serve")
+        wait_until(lambda: port_open(port) or process.poll() is not None, timeout=90, what="serve")
         assert process.poll() is None, log_file.read_text(errors="replace")[-3000:]
         yield served
     finally:
@@ -157,3 +158,4 @@ def served_api(folder: Path, **settings: str) -> Iterator[ServedAPI]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        wait_until(lambda: not port_open(port), timeout=15, what="serve to stop")

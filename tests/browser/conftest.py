@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,8 +20,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.app.conftest import ADMIN_KEY, OUTSIDE_SETTINGS, REPAIRGPT, SAMPLE_GUIDES
-from tests.utils.servers import PostgresServer, free_port, port_open, wait_until
+from tests.app.conftest import ADMIN_KEY, served_api
+from tests.utils.servers import PostgresServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -57,9 +56,10 @@ class PageServer:
     database_url: str
     folder: Path
     process: subprocess.Popen[bytes]
+    log_file: Path
 
     def log_text(self) -> str:
-        return (self.folder / f"serve-{self.port}.log").read_text(errors="replace")
+        return self.log_file.read_text(errors="replace")
 
 
 @contextmanager
@@ -67,40 +67,14 @@ def serve_page(
     folder: Path, database_url: str, *, port: int | None = None, **settings: str
 ) -> Iterator[PageServer]:
     """`repairgpt serve` on loopback with the sample guides; keyword arguments are settings."""
-    port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_SETTINGS}
-    env.update(
-        DATABASE_URL=database_url,
-        SEED_GUIDES_FILE=str(SAMPLE_GUIDES),
-        CATALOG_REFRESH_SECONDS="0",
-        RATE_LIMIT_REQUESTS="0",
-        UPLOAD_DIR=str(folder / "uploads"),
-        ADMIN_API_KEY=ADMIN_KEY,
-        LOG_LEVEL="WARNING",
-    )
-    env.update(settings)
-    log_path = folder / f"serve-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [REPAIRGPT, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    served = PageServer(f"http://127.0.0.1:{port}", port, database_url, folder, process)
-    try:
-        wait_until(lambda: port_open(port) or process.poll() is not None, timeout=90, what="serve")
-        assert process.poll() is None, served.log_text()[-3000:]
-        yield served
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        wait_until(lambda: not port_open(port), timeout=15, what="serve to stop")
+    defaults = {
+        "DATABASE_URL": database_url,
+        "RATE_LIMIT_REQUESTS": "0",
+        "ADMIN_API_KEY": ADMIN_KEY,
+        "LOG_LEVEL": "WARNING",
+    }
+    with served_api(folder, port=port, **{**defaults, **settings}) as api:
+        yield PageServer(api.base_url, api.port, database_url, folder, api.process, api.log_file)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from tests.operator.e2e.databases import (
     instance_manifest,
 )
 from tests.operator.e2e.observe import condition, get_json, is_reconciled, wait_until
+from tests.operator.e2e.test_plugin import kubectl_repairgpt
 
 pytestmark = pytest.mark.cluster
 
@@ -301,7 +302,9 @@ def test_manual_failback_waits_for_the_annotation(
         time.sleep(0.3)
     assert _active(k8s_cluster, k8s_namespace) == "replica"
 
-    k8s_cluster.kubectl("-n", k8s_namespace, "annotate", "rgi", NAME, f"{FAILBACK_ANNOTATION}=now")
+    # `kubectl repairgpt failback` writes the failback annotation (refused unless failed over).
+    asked = kubectl_repairgpt(k8s_cluster, "-n", k8s_namespace, "failback", NAME)
+    assert asked.returncode == 0, asked.stderr
     wait_until(
         lambda: _uses(_deployment(k8s_cluster, k8s_namespace)) == (PRIMARY_SECRET, None),
         timeout=PROBE_INTERVAL * 2 + SWITCH_SLACK_SECONDS + 5,

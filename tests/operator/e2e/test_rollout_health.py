@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import KubeCluster
 from tests.operator.e2e.conftest import TEST_RESYNC_SECONDS, OperatorProcess
 from tests.operator.e2e.observe import condition, get_json, list_json, wait_until
+from tests.operator.e2e.test_plugin import kubectl_repairgpt
 from tests.system.test_rollout import tag_image
 from tests.utils.instances import api_selector, instance_documents
 from tests.utils.node import apply, image, ready_pods
@@ -220,6 +221,12 @@ def test_a_bad_image_is_rolled_back_to_the_last_good_one_once_and_a_new_image_is
     healthy = condition(stored, "RolloutHealthy")
     assert healthy is not None and (healthy["status"], healthy["reason"]) == ("True", "RolledOut")
     assert _ready_on(cluster, namespace, name, fixed)
+
+    # `kubectl repairgpt rollback` goes to the image that was good before the current one.
+    rolled = kubectl_repairgpt(cluster, "-n", namespace, "rollback", name)
+    assert rolled.returncode == 0, rolled.stderr
+    assert f"{fixed} -> {good}" in rolled.stdout
+    assert _rgi(cluster, namespace, name)["spec"]["image"] == good
 
 
 def test_a_missed_deadline_is_reported_and_rolled_back_once_auto_rollback_is_switched_on(
