@@ -1,10 +1,16 @@
-"""Retrieval quality benchmark: top-1 / top-3 hit rates per language and search latency.
+"""Retrieval quality benchmark: top-1, top-3 and MRR per question set and language, and latency.
 
 Builds the in-process index from the seed guides ("seed only") and, when the MyFixit corpus is
-present, from the seed guides plus every MyFixit guide as distractors ("seed + MyFixit"). Prints
-a table and writes bench/results/retrieval_eval.json.
+present, from the seed guides plus every MyFixit guide ("seed + MyFixit"). Every question set is
+scored on its own, the sets the ranking may be tuned on ('seed', 'myfixit') apart from the
+held-out sets ('holdout', 'holdout_myfixit'). Prints a table and writes
+bench/results/retrieval_eval.json.
 
     python bench/retrieval_eval.py [--myfixit-dir ../shared/data/myfixit] [--show-misses]
+
+A ranking mode is a `RankerFactory`: given a built corpus it returns a `Ranker`, a function from a
+question to source ids, best first. `bm25` ranks with `GuideIndex`; a dense ranker passed to
+`ranking_modes` adds the `dense` mode and the `fused` mode (reciprocal rank fusion of both).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +34,31 @@ RESULTS_FILE = REPO_ROOT / "bench" / "results" / "retrieval_eval.json"
 DEFAULT_MYFIXIT = REPO_ROOT.parent / "shared" / "data" / "myfixit"
 _REPEATS = 5
 _GENERIC_ANCESTORS = {"root", "appliance", "media player", "computer hardware"}
+# MRR counts the first right guide within this many results; a guide found deeper scores 0.
+RANK_DEPTH = 10
+# Reciprocal rank fusion: the usual constant, and how deep each fused list is read.
+RRF_K = 60
+FUSION_DEPTH = 50
+TUNING_SETS = ("seed", "myfixit")
+HELD_OUT_SETS = ("holdout", "holdout_myfixit")
+SEED_ONLY = "seed only"
+WITH_MYFIXIT = "seed + MyFixit"
+
+Ranker = Callable[[str], Sequence[str]]
+"""Source ids of the guides that answer a question, best first."""
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The guides one benchmark run searches, and their lexical index."""
+
+    name: str
+    docs: list[GuideDoc]
+    index: GuideIndex
+    build_ms: float
+
+
+RankerFactory = Callable[[Corpus], Ranker]
 
 
 def myfixit_docs(folder: Path, first_id: int) -> Iterator[GuideDoc]:
@@ -69,113 +101,218 @@ def myfixit_docs(folder: Path, first_id: int) -> Iterator[GuideDoc]:
                 next_id += 1
 
 
+def bm25_ranker(corpus: Corpus, *, depth: int = FUSION_DEPTH) -> Ranker:
+    """The current lexical ranking: `GuideIndex.search`, read `depth` deep."""
+
+    def rank(question: str) -> list[str]:
+        hits = corpus.index.search(question, limit=depth, snippets=False)
+        return [hit.guide.source_id or "" for hit in hits]
+
+    return rank
+
+
+def fuse_rrf(rankers: Sequence[Ranker], *, k: int = RRF_K, depth: int = FUSION_DEPTH) -> Ranker:
+    """Reciprocal rank fusion: each list adds 1 / (k + rank) to the guides it ranks."""
+
+    def rank(question: str) -> list[str]:
+        scores: dict[str, float] = {}
+        for ranker in rankers:
+            for position, source_id in enumerate(ranker(question)[:depth], start=1):
+                scores[source_id] = scores.get(source_id, 0.0) + 1.0 / (k + position)
+        # Ties keep the order in which the lists first named the guides (dicts keep order).
+        return sorted(scores, key=lambda source_id: -scores[source_id])
+
+    return rank
+
+
+def ranking_modes(dense: RankerFactory | None = None) -> dict[str, RankerFactory]:
+    """The modes that can run: always `bm25`; `dense` and `fused` when a dense ranker is given."""
+    modes: dict[str, RankerFactory] = {"bm25": bm25_ranker}
+    if dense is not None:
+        modes["dense"] = dense
+        modes["fused"] = lambda corpus: fuse_rrf([bm25_ranker(corpus), dense(corpus)])
+    return modes
+
+
 def evaluate(
-    index: GuideIndex, questions: Sequence[dict[str, Any]], *, show_misses: bool
+    ranker: Ranker,
+    questions: Sequence[dict[str, Any]],
+    *,
+    repeats: int = _REPEATS,
+    show_misses: bool = False,
 ) -> dict[str, Any]:
-    """Hit rates per language and overall, and per-query latency in milliseconds."""
-    per_language: dict[str, dict[str, int]] = {}
+    """Top-1, top-3 and MRR per language and overall, and per-question latency in milliseconds."""
+    per_language: dict[str, dict[str, float]] = {}
     latencies: list[float] = []
+    ranks: list[int] = []
     for item in questions:
-        hits = index.search(item["question"], limit=3)
-        # Best of a few runs per question: the machine is shared, and the first run also
-        # fills the per-guide sentence cache used by snippets.
+        # Best of a few runs per question: the machine is shared, and the first run also warms
+        # caches, so the minimum is the steadiest figure.
         runs = []
-        for _ in range(_REPEATS):
+        found: Sequence[str] = ()
+        for _ in range(max(repeats, 1)):
             start = time.perf_counter()
-            index.search(item["question"], limit=3)
+            found = ranker(item["question"])
             runs.append((time.perf_counter() - start) * 1000)
         latencies.append(min(runs))
-        found = [hit.guide.source_id for hit in hits]
+        found = list(found[:RANK_DEPTH])
         expected = set(item["expected"])
-        stats = per_language.setdefault(item["language"], {"n": 0, "top1": 0, "top3": 0})
+        first_right = next((i for i, sid in enumerate(found, start=1) if sid in expected), None)
+        ranks.append(first_right or 0)
+        stats = per_language.setdefault(
+            item["language"], {"n": 0, "top1": 0, "top3": 0, "reciprocal": 0.0}
+        )
         stats["n"] += 1
-        stats["top1"] += bool(found[:1] and found[0] in expected)
-        stats["top3"] += bool(expected.intersection(found))
-        if show_misses and not (found[:1] and found[0] in expected):
+        stats["top1"] += first_right == 1
+        stats["top3"] += first_right is not None and first_right <= 3
+        stats["reciprocal"] += 1.0 / first_right if first_right else 0.0
+        if show_misses and first_right != 1:
             print(
-                f"  miss [{item['language']}] {item['question']!r}: got {found}, "
-                f"want {sorted(expected)}",
+                f"  miss [{item['language']}] {item['question']!r}: got {found[:3]}, "
+                f"want {sorted(expected)} (rank {first_right or f'>{RANK_DEPTH}'})",
                 file=sys.stderr,
             )
-    total = {
-        key: sum(stats[key] for stats in per_language.values()) for key in ("n", "top1", "top3")
-    }
+    keys = ("n", "top1", "top3", "reciprocal")
+    total = {key: sum(stats[key] for stats in per_language.values()) for key in keys}
     result: dict[str, Any] = {}
     for name, stats in [*sorted(per_language.items()), ("all", total)]:
+        n = int(stats["n"])
         result[name] = {
-            "questions": stats["n"],
-            "top1": round(stats["top1"] / stats["n"], 3) if stats["n"] else None,
-            "top3": round(stats["top3"] / stats["n"], 3) if stats["n"] else None,
+            "questions": n,
+            "top1": round(stats["top1"] / n, 3) if n else None,
+            "top3": round(stats["top3"] / n, 3) if n else None,
+            "mrr": round(stats["reciprocal"] / n, 3) if n else None,
         }
+    # Rank of the first right guide per question, in the set's order (0: not in the top 10), so
+    # two modes can be compared question by question.
+    result["ranks"] = ranks
     latencies.sort()
-    result["latency_ms"] = {
-        "p50": round(statistics.median(latencies), 3),
-        "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
-        "max": round(latencies[-1], 3),
-    }
+    result["latency_ms"] = (
+        {
+            "p50": round(statistics.median(latencies), 3),
+            "p95": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+            "max": round(latencies[-1], 3),
+        }
+        if latencies
+        else None
+    )
     return result
 
 
-def timed_build(docs: Iterable[GuideDoc]) -> tuple[GuideIndex, float]:
+def build_corpus(name: str, docs: Iterable[GuideDoc]) -> Corpus:
+    guides = list(docs)
     start = time.perf_counter()
-    index = GuideIndex.build(docs)
-    return index, (time.perf_counter() - start) * 1000
+    index = GuideIndex.build(guides)
+    return Corpus(name, guides, index, (time.perf_counter() - start) * 1000)
+
+
+def load_corpora(myfixit_dir: Path) -> list[Corpus]:
+    """The seed guides alone and, when the MyFixit folder exists, with every MyFixit guide."""
+    seed_docs = docs_from_guide_file(json.loads(SEED_FILE.read_text(encoding="utf-8")))
+    corpora = [build_corpus(SEED_ONLY, seed_docs)]
+    if myfixit_dir.is_dir():
+        extra = myfixit_docs(myfixit_dir, first_id=len(seed_docs) + 1)
+        corpora.append(build_corpus(WITH_MYFIXIT, [*seed_docs, *extra]))
+    else:
+        print(f"MyFixit corpus not found at {myfixit_dir}: seed-only run", file=sys.stderr)
+    return corpora
+
+
+def sets_for(corpus: Corpus, evaluation: dict[str, Any]) -> list[str]:
+    """The question sets whose guides the corpus holds: MyFixit sets need the MyFixit guides."""
+    names = ["seed", "holdout"] if corpus.name == SEED_ONLY else [*TUNING_SETS, *HELD_OUT_SETS]
+    return [name for name in names if evaluation.get(name)]
+
+
+def run(
+    corpora: Sequence[Corpus],
+    evaluation: dict[str, Any],
+    modes: dict[str, RankerFactory],
+    *,
+    repeats: int = _REPEATS,
+    show_misses: bool = False,
+) -> dict[str, Any]:
+    """Scores of every mode on every question set of every corpus: results[mode][corpus][set]."""
+    results: dict[str, Any] = {}
+    for mode, factory in modes.items():
+        for corpus in corpora:
+            ranker = factory(corpus)
+            for set_name in sets_for(corpus, evaluation):
+                if show_misses:
+                    print(f"{mode} / {corpus.name} / {set_name}:", file=sys.stderr)
+                scores = evaluate(
+                    ranker, evaluation[set_name], repeats=repeats, show_misses=show_misses
+                )
+                scores["held_out"] = set_name in HELD_OUT_SETS
+                results.setdefault(mode, {}).setdefault(corpus.name, {})[set_name] = scores
+    return {
+        "metrics": {
+            "top1": "share of questions whose first result is a right guide",
+            "top3": "share of questions with a right guide in the first three results",
+            "mrr": f"mean of 1/rank of the first right guide, 0 beyond rank {RANK_DEPTH}",
+            "ranks": f"per question, rank of the first right guide (0: beyond {RANK_DEPTH})",
+            "latency_ms": "best of a few runs of one ranking call per question",
+        },
+        "corpora": {
+            c.name: {"guides": len(c.docs), "build_ms": round(c.build_ms, 1)} for c in corpora
+        },
+        "results": results,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """One table for the tuning sets, one for the held-out sets."""
+    sizes = ", ".join(f"{name}: {c['guides']} guides" for name, c in report["corpora"].items())
+    print(f"corpora: {sizes}")
+    header = ("mode", "corpus", "set", "lang", "n", "top-1", "top-3", "MRR", "p50 ms", "p95 ms")
+    widths = (6, 15, 16, 4, 4, 6, 6, 6, 8, 8)
+    for held_out, title in ((False, "tuning sets"), (True, "held-out sets (never tuned on)")):
+        rows = []
+        for mode, by_corpus in report["results"].items():
+            for corpus, by_set in by_corpus.items():
+                for set_name, scores in by_set.items():
+                    if scores["held_out"] != held_out:
+                        continue
+                    latency = scores["latency_ms"] or {}
+                    for language in ("en", "ja", "all"):
+                        if language not in scores:
+                            continue
+                        stats = scores[language]
+                        rows.append(
+                            (mode, corpus, set_name, language, stats["questions"], stats["top1"],
+                             stats["top3"], stats["mrr"], latency.get("p50"), latency.get("p95"))
+                        )  # fmt: skip
+        print(f"\n{title}")
+        print(" | ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
+        for row in rows:
+            print(" | ".join(f"{v!s:>{w}}" for v, w in zip(row, widths, strict=True)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--myfixit-dir", type=Path, default=DEFAULT_MYFIXIT)
+    parser.add_argument(
+        "--mode",
+        nargs="+",
+        default=["bm25"],
+        choices=["bm25", "dense", "fused"],
+        help="ranking modes to score (dense and fused need a dense ranker, see ranking_modes)",
+    )
     parser.add_argument("--show-misses", action="store_true", help="print every top-1 miss")
     args = parser.parse_args(argv)
 
-    seed_docs = docs_from_guide_file(json.loads(SEED_FILE.read_text(encoding="utf-8")))
+    available = ranking_modes()
+    missing = [mode for mode in args.mode if mode not in available]
+    if missing:
+        parser.error(f"no dense ranker is configured, so {', '.join(missing)} cannot run")
     evaluation = json.loads(EVAL_FILE.read_text(encoding="utf-8"))
-    holdout = evaluation.get("holdout", [])
-    corpora: list[tuple[str, list[GuideDoc], list[dict[str, Any]]]] = [
-        ("seed only", seed_docs, evaluation["seed"])
-    ]
-    if args.myfixit_dir.is_dir():
-        extra = list(myfixit_docs(args.myfixit_dir, first_id=len(seed_docs) + 1))
-        corpora.append(
-            ("seed + MyFixit", seed_docs + extra, evaluation["seed"] + evaluation["myfixit"])
-        )
-        if holdout:
-            corpora.append(("holdout (+MyFixit)", seed_docs + extra, holdout))
-    else:
-        if holdout:
-            corpora.append(("holdout", seed_docs, holdout))
-        print(f"MyFixit corpus not found at {args.myfixit_dir}: seed-only run", file=sys.stderr)
-
-    report: dict[str, Any] = {"corpora": {}}
-    rows = []
-    for name, docs, questions in corpora:
-        index, build_ms = timed_build(docs)
-        if args.show_misses:
-            print(f"{name}:", file=sys.stderr)
-        result = evaluate(index, questions, show_misses=args.show_misses)
-        result["guides"] = len(index)
-        result["build_ms"] = round(build_ms, 1)
-        report["corpora"][name] = result
-        for language in ("en", "ja", "all"):
-            if language in result:
-                stats = result[language]
-                rows.append(
-                    (
-                        name,
-                        len(index),
-                        language,
-                        stats["questions"],
-                        stats["top1"],
-                        stats["top3"],
-                        result["latency_ms"]["p50"],
-                        result["latency_ms"]["p95"],
-                    )
-                )
-
-    header = ("corpus", "guides", "lang", "questions", "top-1", "top-3", "p50 ms", "p95 ms")
-    print(" | ".join(f"{h:>18}" if i == 0 else f"{h:>9}" for i, h in enumerate(header)))
-    for row in rows:
-        print(" | ".join(f"{v!s:>18}" if i == 0 else f"{v!s:>9}" for i, v in enumerate(row)))
+    report = run(
+        load_corpora(args.myfixit_dir),
+        evaluation,
+        {mode: available[mode] for mode in args.mode},
+        show_misses=args.show_misses,
+    )
+    print_table(report)
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {RESULTS_FILE.relative_to(REPO_ROOT)}")
