@@ -8,6 +8,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY operator ./operator
+COPY contract ./contract
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install ".[app]"
 

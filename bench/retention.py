@@ -27,8 +27,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from repairgpt.core.config import normalize_database_url  # noqa: E402
-from repairgpt.core.db import build_engine, build_session_factory, migrate  # noqa: E402
-from repairgpt.services.chat import prune_chats  # noqa: E402
+from repairgpt.core.db import build_session_factory, create_db_engine, migrate  # noqa: E402
+from repairgpt.services.chat_sessions import prune_chats  # noqa: E402
 from repairgpt.services.retention import prune_chat_history  # noqa: E402
 from tests.utils.chat_history import HistoryShape, seed_chat_history  # noqa: E402
 from tests.utils.servers import PostgresServer  # noqa: E402
@@ -44,7 +44,7 @@ def shape_for(messages: int) -> HistoryShape:
 
 
 def single_delete(url: str, cutoff: datetime) -> dict[str, Any]:
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     started = time.monotonic()
     with build_session_factory(engine)() as session:
         messages, sessions = prune_chats(session=session, cutoff=cutoff)
@@ -60,7 +60,7 @@ def single_delete(url: str, cutoff: datetime) -> dict[str, Any]:
 
 
 def batched(url: str, cutoff: datetime, size: int) -> dict[str, Any]:
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     result = prune_chat_history(engine, cutoff=cutoff, batch_size=size).as_json()
     engine.dispose()
     return {key: result[key] for key in ("rows_deleted", "batches", "seconds", "max_batch_seconds")}
@@ -74,7 +74,7 @@ def main() -> int:
     server = PostgresServer().init().start()
     try:
         template = server.create_database("retention_template")
-        engine = build_engine(normalize_database_url(template))
+        engine = create_db_engine(normalize_database_url(template))
         migrate(engine)
         seed_chat_history(engine, shape)
         engine.dispose()

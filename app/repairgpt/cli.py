@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from repairgpt import __version__
 from repairgpt.core.logging import configure_logging
+from repairgpt_contract.results import encode_result
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -78,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             prepare_database(context)
         finally:
-            context.engine.dispose()
+            context.db_engine.dispose()
     # Each worker builds its own app (settings from the same environment) from the factory.
     uvicorn.run("repairgpt.cli:serving_app", factory=True, workers=args.workers, **common)
     return 0
@@ -86,10 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:
     from repairgpt.core.config import Settings, mask_dsn
-    from repairgpt.core.db import build_engine, migrate
+    from repairgpt.core.db import create_db_engine, migrate
 
     settings = Settings()
-    engine = build_engine(settings.sqlalchemy_url)
+    engine = create_db_engine(settings.sqlalchemy_url)
     try:
         revision = migrate(engine, args.revision)
     finally:
@@ -100,7 +100,7 @@ def cmd_db_migrate(args: argparse.Namespace) -> int:
 
 def _prune_age(args: argparse.Namespace) -> timedelta:
     """The retention age from --older-than-days or --older-than; raises ValueError."""
-    from repairgpt.services.chat import parse_duration
+    from repairgpt.services.chat_sessions import parse_duration
 
     if args.older_than_days is not None:
         if args.older_than_days < 1:
@@ -111,8 +111,8 @@ def _prune_age(args: argparse.Namespace) -> timedelta:
 
 def cmd_db_prune_chats(args: argparse.Namespace) -> int:
     from repairgpt.core.config import Settings
-    from repairgpt.core.db import build_engine
-    from repairgpt.services.chat import retention_cutoff
+    from repairgpt.core.db import create_db_engine
+    from repairgpt.services.chat_sessions import retention_cutoff
     from repairgpt.services.retention import count_prunable, prune_chat_history
 
     try:
@@ -124,7 +124,7 @@ def cmd_db_prune_chats(args: argparse.Namespace) -> int:
         print("error: --batch-size must be at least 1", file=sys.stderr)
         return 2
     settings = Settings()
-    engine = build_engine(settings.sqlalchemy_url)
+    engine = create_db_engine(settings.sqlalchemy_url)
     try:
         cutoff = retention_cutoff(older_than)
         if args.dry_run:
@@ -133,7 +133,7 @@ def cmd_db_prune_chats(args: argparse.Namespace) -> int:
             result = prune_chat_history(engine, cutoff=cutoff, batch_size=args.batch_size)
     finally:
         engine.dispose()
-    line = json.dumps(result.as_json(), separators=(",", ":"))
+    line = encode_result(result.as_json())
     if args.result_file is not None:
         # e.g. /dev/termination-log, where the operator reads the last run's result.
         Path(args.result_file).write_text(line + "\n")
@@ -151,7 +151,7 @@ def cmd_guides_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     from repairgpt.core.config import Settings
-    from repairgpt.core.db import build_engine, build_session_factory, migrate, session_scope
+    from repairgpt.core.db import build_session_factory, create_db_engine, migrate, session_scope
     from repairgpt.services.importer import GuideFileError, import_guide_file, read_guide_file
 
     path = Path(args.file)
@@ -161,7 +161,7 @@ def cmd_guides_import(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     settings = Settings()
-    engine = build_engine(settings.sqlalchemy_url)
+    engine = create_db_engine(settings.sqlalchemy_url)
     try:
         migrate(engine)
         with tqdm(
@@ -188,7 +188,7 @@ def cmd_guides_import(args: argparse.Namespace) -> int:
 
 def _add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     try:
-        from repairgpt.backup.cli import add_backup_commands
+        from repairgpt.backup.commands import add_backup_commands
     except ImportError as exc:
         message = f"the backup commands are not available in this installation ({exc})"
 

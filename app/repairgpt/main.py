@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from repairgpt import __version__
 from repairgpt.api.context import AppContext
-from repairgpt.api.main import api_router, ops_router
+from repairgpt.api.main import API_ROOT, api_router, ops_router
+from repairgpt.api.marks import RouteMarks, route_paths
 from repairgpt.api.middleware import (
     ClientAddressMiddleware,
     GateMiddleware,
@@ -24,8 +25,8 @@ from repairgpt.api.middleware import (
 from repairgpt.api.problems import install_problem_handlers
 from repairgpt.core.config import Settings
 from repairgpt.core.db import (
-    build_engine,
     build_session_factory,
+    create_db_engine,
     head_revision,
     migrate,
     session_scope,
@@ -34,45 +35,36 @@ from repairgpt.core.logging import configure_logging
 from repairgpt.core.metrics import HttpMetrics
 from repairgpt.core.proxies import TrustedProxies
 from repairgpt.core.reads import ReadRouter
-from repairgpt.services.answer import build_engine as build_answer_engine
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
+from repairgpt.services.engines import select_answer_engine
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.importer import seed_if_empty
 from repairgpt.services.ratelimit import RateLimiter
 from repairgpt.services.storage import build_image_store
-from repairgpt.web.routes import PAGE_PATHS
 
 log = logging.getLogger("repairgpt")
 
-DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 # Per process, beside the SQLAlchemy pool: one statement of about a millisecond per message.
 CHAT_STORE_CONNECTIONS = 4
 
 
 def build_context(settings: Settings) -> AppContext:
     """Create the long-lived objects; nothing here touches the network or the database yet."""
-    engine = build_engine(settings.sqlalchemy_url)
-    session_factory = build_session_factory(engine)
+    db_engine = create_db_engine(settings.sqlalchemy_url)
+    session_factory = build_session_factory(db_engine)
     replica_url = settings.replica_sqlalchemy_url
-    replica_engine = build_engine(replica_url) if replica_url else None
+    replica_db_engine = create_db_engine(replica_url) if replica_url else None
     redis = RedisLink(settings.redis_url)
     return AppContext(
         settings=settings,
-        engine=engine,
+        db_engine=db_engine,
         session_factory=session_factory,
         catalog=GuideCatalog(session_factory),
-        answer_engine=build_answer_engine(
-            openai_api_key=(
-                settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-            ),
-            openai_base_url=settings.openai_base_url,
-            llm_model=settings.llm_model,
-            llm_timeout=settings.llm_timeout,
-        ),
+        answer_engine=select_answer_engine(settings),
         redis=redis,
         search_cache=SearchCache(redis, ttl_seconds=settings.search_cache_ttl_seconds),
-        limiter=RateLimiter(
+        rate_limiter=RateLimiter(
             redis,
             limit=settings.rate_limit_requests,
             window_seconds=settings.rate_limit_window_seconds,
@@ -87,12 +79,12 @@ def build_context(settings: Settings) -> AppContext:
         head_revision=head_revision(),
         reads=ReadRouter(
             session_factory,
-            build_session_factory(replica_engine) if replica_engine is not None else None,
+            build_session_factory(replica_db_engine) if replica_db_engine is not None else None,
         ),
-        replica_engine=replica_engine,
+        replica_db_engine=replica_db_engine,
         chat_store=(
-            ChatStore(engine, size=CHAT_STORE_CONNECTIONS)
-            if engine.dialect.name == "postgresql" and not settings.read_only_mode
+            ChatStore(db_engine, size=CHAT_STORE_CONNECTIONS)
+            if db_engine.dialect.name == "postgresql" and not settings.read_only_mode
             else None
         ),
     )
@@ -103,7 +95,7 @@ def prepare_database(context: AppContext) -> None:
     settings = context.settings
     # A read-only deployment points at a replica: it must neither migrate nor seed.
     if settings.auto_migrate and not settings.read_only_mode:
-        migrate(context.engine)
+        migrate(context.db_engine)
     if settings.seed_guides and not settings.read_only_mode:
         try:
             with session_scope(context.session_factory) as session:
@@ -135,11 +127,8 @@ async def _refresh_catalog(context: AppContext, every: float) -> None:
             log.warning("guide index refresh failed", extra={"error": type(exc).__name__})
 
 
-def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
-    settings = settings or Settings()
-    if configure_logs:
-        configure_logging(settings.log_level)
-    context = build_context(settings)
+def _lifespan(context: AppContext) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    settings = context.settings
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -164,29 +153,25 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
-            if context.chat_store is not None:
-                await context.chat_store.close()
-            await context.redis.close()
-            context.engine.dispose()
-            if context.replica_engine is not None:
-                context.replica_engine.dispose()
+            await _close(context)
 
-    app = FastAPI(
-        title="RepairGPT API",
-        version=__version__,
-        description=(
-            "Repair questions answered from a database of repair guides, in English and "
-            "Japanese. Every error is `application/problem+json` (RFC 9457)."
-        ),
-        lifespan=lifespan,
-    )
-    app.state.context = context
-    install_problem_handlers(app)
-    app.include_router(ops_router)
-    app.include_router(api_router)
+    return lifespan
 
+
+async def _close(context: AppContext) -> None:
+    if context.chat_store is not None:
+        await context.chat_store.close()
+    await context.redis.close()
+    context.db_engine.dispose()
+    if context.replica_db_engine is not None:
+        context.replica_db_engine.dispose()
+
+
+def _add_middleware(app: FastAPI, context: AppContext) -> None:
+    settings = context.settings
     # Added innermost first: observability sees every answer, including the gates' own.
-    app.add_middleware(GateMiddleware, context=lambda: context)
+    routes = RouteMarks(lambda: app.routes, api_root=API_ROOT)
+    app.add_middleware(GateMiddleware, context=lambda: context, routes=routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -195,10 +180,33 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"],
             expose_headers=["Retry-After", "X-Request-ID", "X-RateLimit-Remaining"],
         )
-    templates = RouteTemplates(lambda: [*app.openapi()["paths"], *DOC_PATHS, *PAGE_PATHS])
-    app.add_middleware(ObservabilityMiddleware, context=lambda: context, templates=templates)
+    templates = RouteTemplates(lambda: route_paths(app.routes))
+    app.add_middleware(
+        ObservabilityMiddleware, context=lambda: context, templates=templates, routes=routes
+    )
     # Outermost: logs, metrics and rate limits all see the client behind trusted proxies.
     app.add_middleware(
         ClientAddressMiddleware, trusted=TrustedProxies.parse(settings.trusted_proxies)
     )
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level)
+    context = build_context(settings)
+    app = FastAPI(
+        title="RepairGPT API",
+        version=__version__,
+        description=(
+            "Repair questions answered from a database of repair guides, in English and "
+            "Japanese. Every error is `application/problem+json` (RFC 9457)."
+        ),
+        lifespan=_lifespan(context),
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(api_router)
+    _add_middleware(app, context)
     return app

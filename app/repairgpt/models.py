@@ -51,6 +51,17 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _owned_children(*, back_populates: str, order_by: str) -> Any:
+    """The ordered child rows of a row, deleted with it (the foreign key cascades, so SQLAlchemy
+    need not load them first)."""
+    return relationship(
+        back_populates=back_populates,
+        order_by=order_by,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -100,11 +111,8 @@ class RepairGuide(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     device: Mapped[Device] = relationship(back_populates="guides")
-    steps: Mapped[list[GuideStep]] = relationship(
-        back_populates="guide",
-        order_by="GuideStep.position",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
+    steps: Mapped[list[GuideStep]] = _owned_children(
+        back_populates="guide", order_by="GuideStep.position"
     )
 
 
@@ -134,11 +142,8 @@ class ChatSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_active_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    messages: Mapped[list[ChatMessage]] = relationship(
-        back_populates="session",
-        order_by="ChatMessage.id",
-        cascade="all, delete-orphan",
-        passive_deletes=True,
+    messages: Mapped[list[ChatMessage]] = _owned_children(
+        back_populates="session", order_by="ChatMessage.id"
     )
 
 

@@ -104,21 +104,30 @@ class GuideStepPublic(BaseModel):
     images: list[str] = []
 
 
+# The fields of a guide's body, the same on create (GuideBase) and on update (GuideUpdate).
+GuideTitle = Annotated[SafeStr, Field(min_length=1, max_length=500)]
+GuideSummary = Annotated[SafeStr, Field(max_length=5_000)]
+TimeMinutes = Annotated[int, Field(ge=0, le=100_000)]
+ShortTexts = Annotated[list[ShortText], Field(max_length=100)]
+SafetyWarnings = Annotated[list[Annotated[SafeStr, Field(max_length=2_000)]], Field(max_length=50)]
+GuideSteps = Annotated[list[GuideStepIn], Field(max_length=200)]
+SourceUrl = Annotated[SafeStr, Field(max_length=1000)]
+LicenseName = Annotated[SafeStr, Field(max_length=100)]
+
+
 class GuideBase(BaseModel):
-    title: Annotated[SafeStr, Field(min_length=1, max_length=500)]
-    summary: Annotated[SafeStr, Field(max_length=5_000)] = ""
+    title: GuideTitle
+    summary: GuideSummary = ""
     language: Language = "en"
     difficulty: Difficulty | None = None
-    time_minutes: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    tools: Annotated[list[ShortText], Field(max_length=100)] = []
-    parts: Annotated[list[ShortText], Field(max_length=100)] = []
-    safety_warnings: Annotated[
-        list[Annotated[SafeStr, Field(max_length=2_000)]], Field(max_length=50)
-    ] = []
-    keywords: Annotated[list[ShortText], Field(max_length=100)] = []
-    steps: Annotated[list[GuideStepIn], Field(max_length=200)] = []
-    source_url: Annotated[SafeStr, Field(max_length=1000)] | None = None
-    license: Annotated[SafeStr, Field(max_length=100)] | None = None
+    time_minutes: TimeMinutes | None = None
+    tools: ShortTexts = []
+    parts: ShortTexts = []
+    safety_warnings: SafetyWarnings = []
+    keywords: ShortTexts = []
+    steps: GuideSteps = []
+    source_url: SourceUrl | None = None
+    license: LicenseName | None = None
 
 
 class GuideCreate(GuideBase):
@@ -131,20 +140,18 @@ class GuideUpdate(BaseModel):
     """A partial update: only the fields present in the body change."""
 
     device_id: DbId | None = None
-    title: Annotated[SafeStr, Field(min_length=1, max_length=500)] | None = None
-    summary: Annotated[SafeStr, Field(max_length=5_000)] | None = None
+    title: GuideTitle | None = None
+    summary: GuideSummary | None = None
     language: Language | None = None
     difficulty: Difficulty | None = None
-    time_minutes: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    tools: Annotated[list[ShortText], Field(max_length=100)] | None = None
-    parts: Annotated[list[ShortText], Field(max_length=100)] | None = None
-    safety_warnings: (
-        Annotated[list[Annotated[SafeStr, Field(max_length=2_000)]], Field(max_length=50)] | None
-    ) = None
-    keywords: Annotated[list[ShortText], Field(max_length=100)] | None = None
-    steps: Annotated[list[GuideStepIn], Field(max_length=200)] | None = None
-    source_url: Annotated[SafeStr, Field(max_length=1000)] | None = None
-    license: Annotated[SafeStr, Field(max_length=100)] | None = None
+    time_minutes: TimeMinutes | None = None
+    tools: ShortTexts | None = None
+    parts: ShortTexts | None = None
+    safety_warnings: SafetyWarnings | None = None
+    keywords: ShortTexts | None = None
+    steps: GuideSteps | None = None
+    source_url: SourceUrl | None = None
+    license: LicenseName | None = None
     is_active: bool | None = None
 
 

@@ -1,4 +1,4 @@
-"""Generates the RepairGPTInstance CustomResourceDefinition from the pydantic models in spec.py.
+"""Generates the RepairGPTInstance CustomResourceDefinition from the pydantic models of its spec.
 
 The models carry the field names, types, descriptions, defaults and CEL rules; this module turns
 their JSON schema into a Kubernetes structural schema and adds what only the CRD knows (names,
@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from repairgpt_operator.spec import (
+from repairgpt_operator.instance.spec import (
     GROUP,
     KIND,
     PLURAL,
@@ -25,11 +25,12 @@ from repairgpt_operator.spec import (
     SINGULAR,
     VERSION,
     RepairGPTInstanceSpec,
-    RepairGPTInstanceStatus,
 )
+from repairgpt_operator.instance.spec_fields import cel_rule
+from repairgpt_operator.instance.status import RepairGPTInstanceStatus
 
 HEADER = (
-    "# Generated from operator/repairgpt_operator/spec.py by\n"
+    "# Generated from operator/repairgpt_operator/instance/spec.py by\n"
     "#   python -m repairgpt_operator.crd --output crds/repairgptinstance.yaml\n"
     "# Edit the models, not this file (tests/operator/test_crd.py checks they agree).\n"
 )
@@ -119,49 +120,57 @@ def _int_or_string(
     return out
 
 
-def build_crd() -> dict[str, Any]:
-    """The whole CustomResourceDefinition object."""
-    spec_schema = structural_schema(RepairGPTInstanceSpec)
-    status_schema = structural_schema(RepairGPTInstanceStatus)
-    root = {
+def root_schema(
+    description: str,
+    spec: type[BaseModel],
+    status: type[BaseModel],
+    validations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The openAPIV3Schema of a custom resource with the given spec and status models."""
+    root: dict[str, Any] = {
         "type": "object",
-        "description": "A RepairGPT deployment managed by the RepairGPT operator: the API "
-        "workload, its autoscaling, network policy, ingress, maintenance mode, database failover "
-        "and backups.",
+        "description": description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string", "description": "APIVersion of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
             "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
+            "spec": structural_schema(spec),
+            "status": structural_schema(status),
         },
-        "x-kubernetes-validations": [
-            {
-                "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH} && "
-                "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-                "message": f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
-                "characters (the operator appends -api, -maintenance and -backup to it)",
-                "reason": "FieldValueInvalid",
-            }
-        ],
     }
+    if validations:
+        root["x-kubernetes-validations"] = validations
+    return root
+
+
+def custom_resource_definition(
+    *,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: list[str],
+    root: dict[str, Any],
+    subresources: dict[str, Any],
+    printer_columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of the repairgpt.io group, one served version."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
+            "name": f"{plural}.{GROUP}",
             "labels": {"app.kubernetes.io/name": "repairgpt-operator"},
         },
         "spec": {
             "group": GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": SINGULAR,
-                "shortNames": list(SHORT_NAMES),
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": ["repairgpt"],
             },
             "versions": [
@@ -170,19 +179,47 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": root},
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": PRINTER_COLUMNS,
+                    "subresources": subresources,
+                    "additionalPrinterColumns": printer_columns,
                 }
             ],
         },
     }
+
+
+def build_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition object."""
+    root = root_schema(
+        "A RepairGPT deployment managed by the RepairGPT operator: the API workload, its "
+        "autoscaling, network policy, ingress, maintenance mode, database failover and backups.",
+        RepairGPTInstanceSpec,
+        RepairGPTInstanceStatus,
+        validations=[
+            cel_rule(
+                f"size(self.metadata.name) <= {MAX_NAME_LENGTH} && "
+                "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+                f"metadata.name must be a DNS-1035 label of at most {MAX_NAME_LENGTH} "
+                "characters (the operator appends -api, -maintenance and -backup to it)",
+                reason="FieldValueInvalid",
+            )
+        ],
+    )
+    return custom_resource_definition(
+        kind=KIND,
+        plural=PLURAL,
+        singular=SINGULAR,
+        short_names=SHORT_NAMES,
+        root=root,
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        printer_columns=PRINTER_COLUMNS,
+    )
 
 
 def render_crd() -> str:

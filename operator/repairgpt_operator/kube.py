@@ -12,16 +12,16 @@ import json
 import os
 import threading
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
+from repairgpt_operator.instance.spec import API_VERSION, KIND, PLURAL
 from repairgpt_operator.ownership import FIELD_MANAGER
-from repairgpt_operator.restore_spec import RESTORE_KIND, RESTORE_PLURAL
-from repairgpt_operator.spec import API_VERSION, KIND, PLURAL
+from repairgpt_operator.restore.spec import RESTORE_KIND, RESTORE_PLURAL
+from repairgpt_operator.timestamps import now_rfc3339
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json"
@@ -55,6 +55,10 @@ class ApiError(Exception):
         self.reason = reason
         self.message = message
 
+    def about(self, what: str) -> ApiError:
+        """The same refusal, its message prefixed with what it was about (e.g. a child)."""
+        return ApiError(self.status, self.reason, f"{what}: {self.message}")
+
     @property
     def namespace_terminating(self) -> bool:
         """The namespace is being deleted: nothing can be created in it any more."""
@@ -82,6 +86,29 @@ def _error_from_body(status: int, data: bytes) -> ApiError:
         body = {}
     message = str(body.get("message") or data[:500].decode(errors="replace") or f"HTTP {status}")
     return ApiError(status, str(body.get("reason") or ""), message)
+
+
+class _Reply(NamedTuple):
+    """The HTTP status and raw body of one request."""
+
+    status: int
+    data: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status <= 299
+
+    def checked(self) -> bytes:
+        """The body of a 2xx reply; any other status raises the API server's refusal."""
+        if not self.ok:
+            raise _error_from_body(self.status, self.data)
+        return self.data
+
+    def json(self) -> dict[str, Any]:
+        """The JSON object of a 2xx reply ({} for an empty body)."""
+        data = self.checked()
+        result: dict[str, Any] = json.loads(data) if data else {}
+        return result
 
 
 def resource_path(api_version: str, kind: str, namespace: str, name: str | None = None) -> str:
@@ -128,8 +155,8 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
-    ) -> tuple[int, bytes]:
-        """(status, body bytes) of one request; raises ApiError for connection failures."""
+    ) -> _Reply:
+        """The status and body of one request; raises ApiError for connection failures."""
         headers = {"Content-Type": content_type, "Accept": "application/json"}
         try:
             request = self._api.param_serialize(
@@ -142,31 +169,14 @@ class Kube:
             )
             response = self._api.call_api(*request, _request_timeout=REQUEST_TIMEOUT_SECONDS)
             data: bytes = response.read() or b""  # type: ignore[no-untyped-call]
-            return int(response.status), data
+            return _Reply(int(response.status), data)
         except ApiException as error:
             if not error.status:
                 raise _api_error(error) from None
             raw_body: Any = error.body
             if not isinstance(raw_body, bytes):
                 raw_body = str(raw_body or "").encode()
-            return int(error.status), raw_body
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        content_type: str = "application/json",
-        query: list[tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        status, data = self._request(
-            method, path, body=body, content_type=content_type, query=query
-        )
-        if not 200 <= status <= 299:
-            raise _error_from_body(status, data)
-        result: dict[str, Any] = json.loads(data) if data else {}
-        return result
+            return _Reply(int(error.status), raw_body)
 
     def apply(
         self, manifest: dict[str, Any], *, field_manager: str = FIELD_MANAGER
@@ -176,18 +186,18 @@ class Kube:
         path = resource_path(
             manifest["apiVersion"], manifest["kind"], metadata["namespace"], metadata["name"]
         )
-        return self._call(
+        return self._request(
             "PATCH",
             path,
             body=manifest,
             content_type=APPLY_CONTENT_TYPE,
             query=[("fieldManager", field_manager), ("force", "true")],
-        )
+        ).json()
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            return self._call("GET", resource_path(api_version, kind, namespace, name))
+            return self._request("GET", resource_path(api_version, kind, namespace, name)).json()
         except ApiError as error:
             if error.status == 404:
                 return None
@@ -198,46 +208,43 @@ class Kube:
     ) -> list[dict[str, Any]]:
         """The objects of one kind in a namespace."""
         query = [("labelSelector", label_selector)] if label_selector else []
-        items: list[dict[str, Any]] = self._call(
-            "GET", resource_path(api_version, kind, namespace), query=query
-        ).get("items", [])
+        items: list[dict[str, Any]] = (
+            self._request("GET", resource_path(api_version, kind, namespace), query=query)
+            .json()
+            .get("items", [])
+        )
         return items
 
     def served_kinds(self, group_version: str) -> frozenset[str]:
         """The kinds an API group version serves (API discovery, open to every authenticated
         client: no RBAC rule); empty when the cluster does not serve it."""
         path = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
-        status, data = self._request("GET", path)
-        if status == 404:
+        reply = self._request("GET", path)
+        if reply.status == 404:
             return frozenset()
-        if not 200 <= status <= 299:
-            raise _error_from_body(status, data)
-        resources = json.loads(data).get("resources") or []
+        resources = json.loads(reply.checked()).get("resources") or []
         # Subresources (servicemonitors/status) name their parent's kind too.
         return frozenset(str(r["kind"]) for r in resources if "/" not in str(r.get("name", "")))
 
     def get_raw(self, path: str) -> str:
         """The text body of a non-resource path such as /metrics or /readyz."""
-        status, data = self._request("GET", path)
-        if not 200 <= status <= 299:
-            raise _error_from_body(status, data)
-        return data.decode(errors="replace")
+        return self._request("GET", path).checked().decode(errors="replace")
 
     def pod_log_tail(self, namespace: str, pod: str, container: str, lines: int = 5) -> str:
         """The last lines of a container's log ("" when there is none yet, e.g. not started)."""
         path = resource_path("v1", "Pod", namespace, pod) + "/log"
         query = [("container", container), ("tailLines", str(lines))]
-        status, data = self._request("GET", path, query=query, content_type="text/plain")
-        return data.decode(errors="replace") if 200 <= status <= 299 else ""
+        reply = self._request("GET", path, query=query, content_type="text/plain")
+        return reply.data.decode(errors="replace") if reply.ok else ""
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> bool:
         """Delete an object (dependents in the background); False when it did not exist."""
         try:
-            self._call(
+            self._request(
                 "DELETE",
                 resource_path(api_version, kind, namespace, name),
                 body={"propagationPolicy": "Background"},
-            )
+            ).json()
         except ApiError as error:
             if error.status == 404:
                 return False
@@ -280,7 +287,7 @@ class Kube:
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
-        return self._call("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE)
+        return self._request("PATCH", path, body=body, content_type=MERGE_PATCH_CONTENT_TYPE).json()
 
     def annotate_instance(
         self,
@@ -300,7 +307,9 @@ class Kube:
 
     def patch_object(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the object at `path` (None values remove keys)."""
-        return self._call("PATCH", path, body=patch, content_type=MERGE_PATCH_CONTENT_TYPE)
+        return self._request(
+            "PATCH", path, body=patch, content_type=MERGE_PATCH_CONTENT_TYPE
+        ).json()
 
     def post_event(
         self,
@@ -313,7 +322,7 @@ class Kube:
         """Record a core/v1 Event about an object (shown by `kubectl describe`)."""
         metadata = involved.get("metadata") or {}
         namespace = str(metadata.get("namespace") or "default")
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = now_rfc3339()
         event = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -336,7 +345,7 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        self._call("POST", resource_path("v1", "Event", namespace), body=event)
+        self._request("POST", resource_path("v1", "Event", namespace), body=event).json()
 
 
 _shared: Kube | None = None

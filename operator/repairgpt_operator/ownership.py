@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from repairgpt_operator.spec import API_VERSION, KIND, Instance
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec import API_VERSION, KIND
 
 FIELD_MANAGER = "repairgpt-operator"
+# Co-owns spec.replicas of an API Deployment while the operator hands it over to the HPA.
+REPLICAS_HANDOFF_MANAGER = "repairgpt-operator-replicas-handoff"
 APP_NAME = "repairgpt"
 
 NAME_LABEL = "app.kubernetes.io/name"

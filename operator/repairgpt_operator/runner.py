@@ -8,6 +8,7 @@ import os
 import kopf
 
 from repairgpt_operator import __version__, kube, metrics
+from repairgpt_operator.instance.resync import RESYNC_INTERVAL_SECONDS
 from repairgpt_operator.leadership import LeaderElector, default_identity
 from repairgpt_operator.ownership import FIELD_MANAGER
 
@@ -55,7 +56,7 @@ def run_operator(
         # kopf reports every successful handler call at INFO; the operator logs what it changed.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     # Importing the module registers the handlers with kopf's default registry.
-    from repairgpt_operator import handlers
+    from repairgpt_operator import handlers  # noqa: F401
 
     gateway = kube.shared()
     server = metrics.serve(metrics_host, metrics_port)
@@ -68,7 +69,7 @@ def run_operator(
         metrics_host,
         server.server_address[1],
         FIELD_MANAGER,
-        handlers.RESYNC_INTERVAL_SECONDS,
+        RESYNC_INTERVAL_SECONDS,
     )
     elector = None
     if lease is None:

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from repairgpt.core.config import Settings
 from repairgpt.main import create_app
-from tests.utils.servers import free_port, port_open, wait_until
+from tests.utils.servers import MessagesServer, free_port, port_open, wait_until
 
 SAMPLE_GUIDES = Path(__file__).resolve().parent / "guides_sample.json"
 MYFIXIT_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "myfixit"
@@ -27,7 +27,16 @@ ADMIN_KEY = "test-admin-key-0123456789"
 REPAIRGPT = str(Path(sys.executable).parent / "repairgpt")
 # Settings of the developer's shell that would point a served test API elsewhere.
 OUTSIDE_SETTINGS = frozenset(
-    {"DATABASE_URL", "REDIS_URL", "S3_BUCKET", "OPENAI_API_KEY", "OPENAI_BASE_URL"}
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "S3_BUCKET",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "LLM_PROVIDER",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+    }
 )
 
 
@@ -159,3 +168,15 @@ def served_api(folder: Path, *, port: int | None = None, **settings: str) -> Ite
             process.kill()
             process.wait()
         wait_until(lambda: not port_open(port), timeout=15, what="serve to stop")
+
+
+@pytest.fixture(scope="session")
+def messages_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MessagesServer]:
+    """llama.cpp's llama-server with SmolLM2, serving Anthropic's Messages API on loopback."""
+    try:
+        server = MessagesServer(tmp_path_factory.mktemp("llama-server") / "server.log")
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
+    server.start()
+    yield server
+    server.stop()

@@ -14,10 +14,15 @@ from sqlalchemy import select, update
 
 from repairgpt.cli import main
 from repairgpt.core.config import Settings, mask_dsn, normalize_database_url
-from repairgpt.core.db import build_engine, build_session_factory, migrate, session_scope
+from repairgpt.core.db import build_session_factory, create_db_engine, migrate, session_scope
 from repairgpt.core.logging import scrub_secrets
 from repairgpt.models import ChatMessage, ChatSession
-from repairgpt.services.chat import create_session, parse_duration, record_exchange
+from repairgpt.services.chat_sessions import (
+    Exchange,
+    create_chat_session,
+    parse_duration,
+    record_exchange,
+)
 from tests.app.conftest import SAMPLE_GUIDES
 
 REPAIRGPT = str(Path(sys.executable).parent / "repairgpt")
@@ -57,23 +62,25 @@ def test_importing_an_unreadable_file_fails_with_a_message(tmp_path: Path) -> No
 def test_prune_chats_deletes_only_history_past_retention(
     database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = build_engine(normalize_database_url(database_url))
+    engine = create_db_engine(normalize_database_url(database_url))
     migrate(engine)
     factory = build_session_factory(engine)
     old = datetime.now(UTC) - timedelta(days=400)
     with session_scope(factory) as session:
-        stale, _ = create_session(session=session, title="old")
-        fresh, _ = create_session(session=session, title="new")
+        stale, _ = create_chat_session(session=session, title="old")
+        fresh, _ = create_chat_session(session=session, title="new")
         stale_id, fresh_id = stale.id, fresh.id
         for session_id, when in ((stale_id, old), (fresh_id, old), (fresh_id, None)):
             reply_id = record_exchange(
                 session=session,
-                session_id=session_id,
-                question="q",
-                answer="a",
-                citations=[],
-                language="en",
-                engine="offline",
+                exchange=Exchange(
+                    session_id=session_id,
+                    question="q",
+                    answer="a",
+                    citations=[],
+                    language="en",
+                    engine="offline",
+                ),
             )
             if when is not None:  # age the exchange: its two messages and the session
                 session.execute(
@@ -148,7 +155,7 @@ def test_settings_default_to_embedded_services_and_ignore_empty_variables(
 
 def test_the_backup_commands_are_offered_or_explained() -> None:
     try:
-        import repairgpt.backup.cli  # noqa: F401
+        import repairgpt.backup.commands  # noqa: F401
     except ImportError:
         result = _run("backup", env={})
         assert result.returncode == 2

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from repairgpt_operator.spec import Instance
+from repairgpt_operator.instance.model import Instance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO_ROOT / "examples"

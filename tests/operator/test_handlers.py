@@ -6,11 +6,11 @@ from typing import Any
 
 import kopf
 
-from repairgpt_operator.backup import BACKUP_NOW_ANNOTATION
-from repairgpt_operator.failover import FAILBACK_ANNOTATION
+from repairgpt_operator.backup.on_demand import BACKUP_NOW_ANNOTATION
+from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
-from repairgpt_operator.restart import RESTART_ANNOTATION
-from repairgpt_operator.upgrade import SKIP_ANNOTATION
+from repairgpt_operator.rollout.restart import RESTART_ANNOTATION
+from repairgpt_operator.rollout.upgrade import SKIP_ANNOTATION
 
 
 def _essence(settings: kopf.OperatorSettings, annotations: dict[str, str]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import yaml
 
 from repairgpt_operator import kube, resources, runner
 from repairgpt_operator.cli import build_parser
-from repairgpt_operator.spec import API_VERSION, KIND
+from repairgpt_operator.instance.spec import API_VERSION, KIND
 from tests.operator.factories import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "operator" / "repairgpt_operator"
@@ -73,7 +73,7 @@ def _switchable_child_kinds() -> set[Kind]:
 # new way of reaching the API server cannot go unnoticed.
 DYNAMIC_SOURCES = {
     "desired_children": _every_child_kind,
-    "_desired_child": _every_child_kind,
+    "desired_child": _every_child_kind,
     "unwanted_children": _switchable_child_kinds,
     "hand_over_replicas.manifest": _every_child_kind,
     "restore_replicas_after_maintenance.manifest": _every_child_kind,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from repairgpt.core.config import normalize_database_url
-from repairgpt.core.db import build_engine, migrate
+from repairgpt.core.db import create_db_engine, migrate
 from repairgpt.models import ChatMessage, ChatSession
 from tests.conftest import KubeCluster
 from tests.utils.chat_history import HistoryShape, seed_chat_history
@@ -31,7 +31,7 @@ def test_a_job_from_the_retention_cronjob_prunes_and_reports_in_the_status(
 ) -> None:
     cluster, namespace, name = node_cluster, node_namespace, "chats"
     local_url = normalize_database_url(pod_postgres.url_for(pod_database.rsplit("/", 1)[1]))
-    engine = build_engine(local_url)
+    engine = create_db_engine(local_url)
     migrate(engine)
     seed_chat_history(engine, SHAPE)
     apply(

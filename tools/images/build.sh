@@ -268,9 +268,9 @@ load_archive() {
 
 build_pause
 build_standin
-build_python_image "$app_ref" Dockerfile.app pyproject.toml README.md app operator
+build_python_image "$app_ref" Dockerfile.app pyproject.toml README.md app operator contract
 app_archive="$python_archive"
-build_python_image "$operator_ref" Dockerfile.operator pyproject.toml README.md operator
+build_python_image "$operator_ref" Dockerfile.operator pyproject.toml README.md operator contract
 operator_archive="$python_archive"
 
 if [ -n "$load_address" ]; then

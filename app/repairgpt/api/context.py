@@ -13,9 +13,9 @@ from sqlalchemy.pool import QueuePool
 from repairgpt.core.config import Settings
 from repairgpt.core.metrics import HttpMetrics
 from repairgpt.core.reads import ReadRouter
-from repairgpt.services.answer import AnswerEngine
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
+from repairgpt.services.engines import AnswerEngine
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.ratelimit import RateLimiter
 from repairgpt.services.storage import ImageStore
@@ -27,35 +27,35 @@ PROBE_THREADS = 2
 @dataclass
 class AppContext:
     settings: Settings
-    engine: Engine
+    db_engine: Engine
     session_factory: sessionmaker[Session]
     catalog: GuideCatalog
     answer_engine: AnswerEngine
     redis: RedisLink
     search_cache: SearchCache
-    limiter: RateLimiter
+    rate_limiter: RateLimiter
     image_store: ImageStore
     metrics: HttpMetrics
     head_revision: str | None
     # Sessions of read-only requests: the primary, or the replica while the primary is down.
     reads: ReadRouter
-    replica_engine: Engine | None = None
+    replica_db_engine: Engine | None = None
     # PostgreSQL only: stores chat exchanges from the event loop (see chat_store).
     chat_store: ChatStore | None = None
     # Set by the first /ready that found the database reachable and migrated (see ops.ready).
     was_ready: bool = False
 
     @cached_property
-    def chat_engine(self) -> Engine:
-        """The engine of the chat message path, which runs one statement at a time.
+    def chat_db_engine(self) -> Engine:
+        """The database engine of the chat message path, which runs one statement at a time.
 
         On PostgreSQL it runs in autocommit: the reads need no transaction, and the write is a
         single statement, atomic on its own, so BEGIN and COMMIT would only add two round trips.
         SQLite keeps its transactions (there the exchange is written in two statements).
         """
-        if self.engine.dialect.name == "postgresql":
-            return self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self.engine
+        if self.db_engine.dialect.name == "postgresql":
+            return self.db_engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self.db_engine
 
     @cached_property
     def db_limiter(self) -> CapacityLimiter:
@@ -64,7 +64,7 @@ class AppContext:
         Past it every extra request would open and close a connection of the pool's overflow,
         which costs far more than waiting for a pooled one.
         """
-        pool = self.engine.pool
+        pool = self.db_engine.pool
         return CapacityLimiter(pool.size() if isinstance(pool, QueuePool) else 1)
 
     @cached_property

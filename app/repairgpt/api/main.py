@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from repairgpt.api.routes import chat, devices, guide_images, guides, ops, uploads
 from repairgpt.web.routes import build_page_router
 
-API_PREFIX = "/api/v1"
+API_ROOT = "/api"
+API_PREFIX = f"{API_ROOT}/v1"
 
 api_router = APIRouter(prefix=API_PREFIX)
 api_router.include_router(devices.router)

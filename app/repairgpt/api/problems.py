@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
@@ -21,6 +21,16 @@ PROBLEM_BASE = "https://repairgpt.io/problems/"
 
 def problem_type(slug: str) -> str:
     return PROBLEM_BASE + slug
+
+
+class ProblemFields(TypedDict, total=False):
+    """The members of a problem besides its status; see problem_body for their defaults."""
+
+    detail: str | None
+    title: str | None
+    type_: str
+    instance: str | None
+    extensions: dict[str, Any] | None
 
 
 def problem_body(
@@ -46,23 +56,10 @@ def problem_body(
 
 
 def problem_response(
-    *,
-    status: int,
-    detail: str | None = None,
-    title: str | None = None,
-    type_: str = "about:blank",
-    instance: str | None = None,
-    headers: dict[str, str] | None = None,
-    extensions: dict[str, Any] | None = None,
+    *, status: int, headers: dict[str, str] | None = None, **fields: Unpack[ProblemFields]
 ) -> Response:
-    body = problem_body(
-        status=status,
-        detail=detail,
-        title=title,
-        type_=type_,
-        instance=instance,
-        extensions=extensions,
-    )
+    """The problem as an application/problem+json response."""
+    body = problem_body(status=status, **fields)
     return Response(
         content=json.dumps(body, ensure_ascii=False, default=str),
         status_code=status,
@@ -91,6 +88,16 @@ class ProblemError(Exception):
         self.title = title
         self.headers = headers
         self.extensions = extensions
+
+
+def bearer_token_refused(detail: str) -> ProblemError:
+    """A 401 asking for a chat session's bearer token."""
+    return ProblemError(
+        401,
+        detail,
+        slug="invalid-token",
+        headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
+    )
 
 
 class UploadTooLarge(HTTPException):
@@ -134,100 +141,105 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        status=exc.status,
+        detail=exc.detail,
+        title=exc.title,
+        type_=exc.type_,
+        instance=request.url.path,
+        headers=exc.headers,
+        extensions=exc.extensions,
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
+    if detail is None and exc.status_code == 404:
+        detail = f"No resource at {request.url.path}."
+    if detail is None and exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    return problem_response(
+        status=exc.status_code,
+        detail=detail,
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def _on_upload_too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UploadTooLarge)
+    # Closing the connection spares the server from reading the rest of the body.
+    return problem_response(
+        status=413,
+        detail=exc.detail,
+        type_=problem_type("upload-too-large"),
+        instance=request.url.path,
+        headers={"Connection": "close"},
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc)
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    location = ".".join(first["loc"])
+    detail = f"{location}: {first['msg']}" if location else str(first["msg"])
+    return problem_response(
+        status=422,
+        title="Invalid request",
+        type_=problem_type("validation"),
+        detail=detail,
+        instance=request.url.path,
+        extensions={"errors": errors},
+    )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DBAPIError)
+    # 25006 is PostgreSQL's read_only_sql_transaction: we are on a replica.
+    read_only = getattr(exc.orig, "sqlstate", None) == "25006"
+    if not read_only and not isinstance(exc, OperationalError):
+        return await _on_unhandled(request, exc)
+    log.warning(
+        "database unavailable for request",
+        extra={"path": request.url.path, "error": type(exc.orig).__name__},
+    )
+    detail = (
+        "The database is read-only right now; writes are not accepted."
+        if read_only
+        else "The database is unavailable; try again shortly."
+    )
+    return problem_response(
+        status=503,
+        detail=detail,
+        instance=request.url.path,
+        type_=problem_type("read-only" if read_only else "database-unavailable"),
+        headers={"Retry-After": "30"},
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> Response:
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"path": request.url.path, "method": request.method},
+    )
+    return problem_response(
+        status=500,
+        detail="An unexpected error occurred; it has been logged.",
+        instance=request.url.path,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Turn every error (routing, validation, database, unhandled) into problem+json."""
-
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
-        return problem_response(
-            status=exc.status,
-            detail=exc.detail,
-            title=exc.title,
-            type_=exc.type_,
-            instance=request.url.path,
-            headers=exc.headers,
-            extensions=exc.extensions,
-        )
-
-    async def on_http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        phrase = HTTPStatus(exc.status_code).phrase
-        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else None
-        if detail is None and exc.status_code == 404:
-            detail = f"No resource at {request.url.path}."
-        if detail is None and exc.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}."
-        return problem_response(
-            status=exc.status_code,
-            detail=detail,
-            instance=request.url.path,
-            headers=dict(exc.headers) if exc.headers else None,
-        )
-
-    async def on_upload_too_large(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, UploadTooLarge)
-        # Closing the connection spares the server from reading the rest of the body.
-        return problem_response(
-            status=413,
-            detail=exc.detail,
-            type_=problem_type("upload-too-large"),
-            instance=request.url.path,
-            headers={"Connection": "close"},
-        )
-
-    async def on_validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        errors = _validation_errors(exc)
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        location = ".".join(first["loc"])
-        detail = f"{location}: {first['msg']}" if location else str(first["msg"])
-        return problem_response(
-            status=422,
-            title="Invalid request",
-            type_=problem_type("validation"),
-            detail=detail,
-            instance=request.url.path,
-            extensions={"errors": errors},
-        )
-
-    async def on_database_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, DBAPIError)
-        # 25006 is PostgreSQL's read_only_sql_transaction: we are on a replica.
-        read_only = getattr(exc.orig, "sqlstate", None) == "25006"
-        if not read_only and not isinstance(exc, OperationalError):
-            return await on_unhandled(request, exc)
-        log.warning(
-            "database unavailable for request",
-            extra={"path": request.url.path, "error": type(exc.orig).__name__},
-        )
-        detail = (
-            "The database is read-only right now; writes are not accepted."
-            if read_only
-            else "The database is unavailable; try again shortly."
-        )
-        return problem_response(
-            status=503,
-            detail=detail,
-            instance=request.url.path,
-            type_=problem_type("read-only" if read_only else "database-unavailable"),
-            headers={"Retry-After": "30"},
-        )
-
-    async def on_unhandled(request: Request, exc: Exception) -> Response:
-        log.error(
-            "unhandled error",
-            exc_info=exc,
-            extra={"path": request.url.path, "method": request.method},
-        )
-        return problem_response(
-            status=500,
-            detail="An unexpected error occurred; it has been logged.",
-            instance=request.url.path,
-        )
-
-    app.add_exception_handler(ProblemError, on_problem)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(UploadTooLarge, on_upload_too_large)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(DBAPIError, on_database_error)
-    app.add_exception_handler(Exception, on_unhandled)
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(UploadTooLarge, _on_upload_too_large)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(Exception, _on_unhandled)

@@ -12,23 +12,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from repairgpt.backup.catalog import find_backup, list_backups, prune_backups
     from repairgpt.backup.create import create_backup
-    from repairgpt.backup.dump import PgTools
     from repairgpt.backup.errors import BackupError, ExitCode
-    from repairgpt.backup.inventory import BackupEntry
     from repairgpt.backup.manifest import Manifest
+    from repairgpt.backup.pg_tools import PgTools
     from repairgpt.backup.restore import RestoreReport, TableCheck, restore_backup
     from repairgpt.backup.retention import PrunePlan, plan_prune
     from repairgpt.backup.s3 import S3Location
+    from repairgpt.backup.stored_backups import BackupEntry
 
 _HOMES = {
     "find_backup": "catalog",
     "list_backups": "catalog",
     "prune_backups": "catalog",
     "create_backup": "create",
-    "PgTools": "dump",
+    "PgTools": "pg_tools",
     "BackupError": "errors",
     "ExitCode": "errors",
-    "BackupEntry": "inventory",
+    "BackupEntry": "stored_backups",
     "Manifest": "manifest",
     "RestoreReport": "restore",
     "TableCheck": "restore",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from repairgpt.backup.cli import add_backup_commands
+from repairgpt.backup.commands import add_backup_commands
 
 
 def main(argv: list[str] | None = None) -> int:

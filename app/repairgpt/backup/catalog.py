@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from repairgpt.backup.errors import BackupNotFoundError
-from repairgpt.backup.inventory import BackupEntry, group_objects, newest_successful, with_manifest
 from repairgpt.backup.layout import (
     DUMP_SUFFIX,
     MANIFEST_SUFFIX,
@@ -14,7 +13,7 @@ from repairgpt.backup.layout import (
     manifest_key,
     parse_key,
 )
-from repairgpt.backup.manifest import ManifestError, parse_manifest
+from repairgpt.backup.manifest import Manifest, ManifestError, parse_manifest
 from repairgpt.backup.retention import PrunePlan, plan_prune
 from repairgpt.backup.s3 import (
     S3Client,
@@ -27,6 +26,12 @@ from repairgpt.backup.s3 import (
     list_pending_uploads,
     make_client,
     read_small_object,
+)
+from repairgpt.backup.stored_backups import (
+    BackupEntry,
+    group_objects,
+    newest_successful,
+    with_manifest,
 )
 
 
@@ -84,6 +89,19 @@ def find_backup(client: S3Client, location: S3Location, key: str) -> BackupEntry
             raise BackupNotFoundError(f"{dump} is not a successful backup: {entry.problem}")
         return entry
     raise BackupNotFoundError(f"no backup {key!r} in {location.describe()}")
+
+
+def open_backup(
+    location: S3Location, key: str, client: S3Client | None = None
+) -> tuple[S3Client, BackupEntry, Manifest]:
+    """The client, and the successful backup `key` stands for with its manifest, once the
+    bucket has been checked."""
+    client = client or make_client(location)
+    check_bucket(client, location)
+    entry = find_backup(client, location, key)
+    manifest = entry.manifest
+    assert manifest is not None  # find_backup returns successful backups only
+    return client, entry, manifest
 
 
 def prune_backups(

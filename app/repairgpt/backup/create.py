@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from repairgpt.backup.dsn import libpq_target
-from repairgpt.backup.dump import PgTools, Snapshot, check_dump_compatible, dump_pipe
+from repairgpt.backup.dsn import LibpqTarget, libpq_target
+from repairgpt.backup.dump import dump_pipe
 from repairgpt.backup.errors import BackupError
 from repairgpt.backup.layout import dump_key, manifest_key
 from repairgpt.backup.manifest import Manifest, build_manifest, manifest_to_json
-from repairgpt.backup.progress import Progress, human_bytes
+from repairgpt.backup.pg_tools import PgTools, check_dump_compatible
+from repairgpt.backup.progress import Progress
 from repairgpt.backup.s3 import (
     DEFAULT_PART_SIZE,
     S3Client,
     S3Location,
+    UploadResult,
     check_bucket,
     make_client,
     put_small_object,
     s3_errors,
     upload_stream,
 )
+from repairgpt.backup.snapshot import Snapshot
+from repairgpt_contract.progress import BACKUP, UPLOADED, human_bytes, progress_label
 
 
 class _RowCounter:
@@ -80,32 +85,14 @@ def create_backup(
         )
         created_at = datetime.now(UTC)
         key = dump_key(location.prefix, created_at)
-        progress = Progress(f"backup {key}: uploaded", interval=progress_interval)
-        counter = _RowCounter(snapshot)
-        try:
-            with dump_pipe(
-                tools, target, snapshot.snapshot_id, compress_threads=compress_threads
-            ) as pipe:
-                counter.start()
-
-                def finished_cleanly() -> None:
-                    pipe.check()
-                    counter.result()
-
-                upload = upload_stream(
-                    client,
-                    location,
-                    key,
-                    pipe.stdout,
-                    part_size=part_size,
-                    before_complete=finished_cleanly,
-                    progress=progress,
-                )
-        finally:
-            counter.stop()
-        progress.finish(
-            f"{human_bytes(pipe.sql_bytes)} of SQL in {upload.parts} "
-            f"part{'s' if upload.parts != 1 else ''}"
+        progress = Progress(progress_label(BACKUP, key, UPLOADED), interval=progress_interval)
+        upload, counts = _dump_into(
+            client,
+            location,
+            key,
+            _Dump(tools, target, snapshot, compress_threads),
+            part_size=part_size,
+            progress=progress,
         )
         manifest = build_manifest(
             key=key,
@@ -116,20 +103,82 @@ def create_backup(
             database=snapshot.info.database,
             server_version=snapshot.info.server_version,
             pg_dump_version=pg_dump_version,
-            tables=counter.result(),
+            tables=counts,
         )
     finally:
         snapshot.close()
+    _put_manifest(client, location, manifest)
+    return manifest
+
+
+@dataclass(frozen=True)
+class _Dump:
+    """What pg_dump reads: the target's database as of the snapshot."""
+
+    tools: PgTools
+    target: LibpqTarget
+    snapshot: Snapshot
+    compress_threads: int
+
+
+def _dump_into(
+    client: S3Client,
+    location: S3Location,
+    key: str,
+    dump: _Dump,
+    *,
+    part_size: int,
+    progress: Progress,
+) -> tuple[UploadResult, dict[str, int]]:
+    """Stream the compressed dump into `key` while the rows are counted in the same snapshot;
+    the upload completes only if both finished cleanly."""
+    counter = _RowCounter(dump.snapshot)
+    try:
+        with dump_pipe(
+            dump.tools,
+            dump.target,
+            dump.snapshot.snapshot_id,
+            compress_threads=dump.compress_threads,
+        ) as pipe:
+            counter.start()
+
+            def finished_cleanly() -> None:
+                pipe.check()
+                counter.result()
+
+            upload = upload_stream(
+                client,
+                location,
+                key,
+                pipe.stdout,
+                part_size=part_size,
+                before_complete=finished_cleanly,
+                progress=progress,
+            )
+    finally:
+        counter.stop()
+    progress.finish(
+        f"{human_bytes(pipe.sql_bytes)} of SQL in {upload.parts} "
+        f"part{'s' if upload.parts != 1 else ''}"
+    )
+    return upload, counter.result()
+
+
+def _put_manifest(client: S3Client, location: S3Location, manifest: Manifest) -> None:
+    """Write the manifest beside its dump; without it the dump is not a backup, so it goes."""
     try:
         put_small_object(
-            client, location, manifest_key(key), manifest_to_json(manifest), "application/json"
+            client,
+            location,
+            manifest_key(manifest.key),
+            manifest_to_json(manifest),
+            "application/json",
         )
     except BackupError:
-        # Without its manifest the dump is not a backup; do not leave it looking like one.
+        # Do not leave the dump looking like a backup.
         try:
             with s3_errors(location, "removing the dump without manifest"):
-                client.delete_object(Bucket=location.bucket, Key=key)
+                client.delete_object(Bucket=location.bucket, Key=manifest.key)
         except BackupError:
             pass
         raise
-    return manifest

@@ -2,31 +2,7 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
-
-
-class ExitCode(IntEnum):
-    """Exit codes of `repairgpt backup ...`; distinct so a Job's status tells what went wrong."""
-
-    OK = 0
-    FAILED = 1
-    USAGE = 2
-    S3_UNREACHABLE = 10
-    S3_BAD_CREDENTIALS = 11
-    S3_BUCKET_MISSING = 12
-    S3_ERROR = 13
-    DATABASE_UNREACHABLE = 20
-    VERSION_MISMATCH = 21
-    DUMP_FAILED = 22
-    TOOL_MISSING = 23
-    CHECKSUM_MISMATCH = 30
-    BACKUP_NOT_FOUND = 31
-    TARGET_NOT_EMPTY = 32
-    RESTORE_FAILED = 33
-    ROW_COUNT_MISMATCH = 34
-    NO_SPACE = 35
-    VERIFY_CANNOT_CREATE_DATABASE = 36
-
+from repairgpt_contract.exit_codes import ExitCode as ExitCode
 
 # What each exit code means, for `--help`; a Job's exit code is often all an operator sees.
 EXIT_CODE_MEANINGS: dict[ExitCode, str] = {

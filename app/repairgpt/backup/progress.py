@@ -8,19 +8,14 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from repairgpt_contract.progress import format_progress, format_progress_end
+
 Clock = Callable[[], float]
 
 
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 class Progress:
-    """Counts bytes of one transfer and prints `label: N MiB [of T], X MiB/s` every interval."""
+    """Counts bytes of one transfer and prints a progress line (`LABEL: N MiB [of T], X MiB/s`)
+    every interval."""
 
     def __init__(
         self,
@@ -56,15 +51,12 @@ class Progress:
         return self.done / elapsed
 
     def line(self) -> str:
-        amount = human_bytes(self.done)
-        if self.total:
-            amount += f" of {human_bytes(self.total)} ({100 * self.done / self.total:.0f} %)"
-        return f"{self.label}: {amount}, {human_bytes(self.rate())}/s"
+        return format_progress(self.label, self.done, total=self.total, rate=self.rate())
 
     def finish(self, note: str = "done") -> None:
         if self.interval >= 0:
             elapsed = self.clock() - self.started
-            self._print(f"{self.line()}, {note} in {elapsed:.1f} s")
+            self._print(format_progress_end(self.line(), note, elapsed))
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)

@@ -23,32 +23,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from repairgpt.backup.catalog import find_backup
+from repairgpt.backup.catalog import open_backup
 from repairgpt.backup.dsn import LibpqTarget, libpq_target
-from repairgpt.backup.dump import (
-    PgTools,
-    apply_dump,
-    connect,
-    count_rows,
-    some_user_relations,
-    split_label,
-)
+from repairgpt.backup.dump import apply_dump
 from repairgpt.backup.errors import (
     ChecksumMismatchError,
     NoSpaceError,
     RestoreFailedError,
     TargetNotEmptyError,
 )
-from repairgpt.backup.inventory import BackupEntry
 from repairgpt.backup.manifest import Manifest
+from repairgpt.backup.pg_tools import PgTools
 from repairgpt.backup.progress import Progress
 from repairgpt.backup.s3 import (
     S3Client,
     S3Location,
-    check_bucket,
     download_to_file,
     iter_object,
-    make_client,
+)
+from repairgpt.backup.snapshot import connect, count_rows, some_user_relations, split_label
+from repairgpt.backup.stored_backups import BackupEntry
+from repairgpt_contract.progress import (
+    APPLIED,
+    DOWNLOADED,
+    DOWNLOADED_AND_APPLIED,
+    RESTORE,
+    progress_label,
 )
 
 _SPACE_MARGIN = 64 * 1024 * 1024
@@ -149,7 +149,7 @@ def verified_dump(
     *,
     spool_dir: Path | None = None,
     progress_interval: float = 5.0,
-    label: str = "restore",
+    label: str = RESTORE,
 ) -> Iterator[IO[bytes]]:
     """The backup's dump in an anonymous spool file, rewound, once its checksum matches."""
     manifest = entry.manifest
@@ -158,7 +158,7 @@ def verified_dump(
     check_spool_space(spool_root, manifest.size_bytes)
     with tempfile.TemporaryFile(dir=spool_root, prefix="repairgpt-restore-") as spool:
         download = Progress(
-            f"{label} {entry.dump_key}: downloaded",
+            progress_label(label, entry.dump_key, DOWNLOADED),
             total=manifest.size_bytes,
             interval=progress_interval,
         )
@@ -191,7 +191,7 @@ def apply_and_count(
     verify_first: bool = False,
     spool_dir: Path | None = None,
     progress_interval: float = 5.0,
-    label: str = "restore",
+    label: str = RESTORE,
 ) -> list[TableCheck]:
     """Apply the backup's dump to the target, committed only if its checksum matches, and
     compare the target's row counts with the manifest."""
@@ -207,14 +207,14 @@ def apply_and_count(
             label=label,
         ) as spool:
             applied = Progress(
-                f"{label} {entry.dump_key}: applied",
+                progress_label(label, entry.dump_key, APPLIED),
                 total=manifest.size_bytes,
                 interval=progress_interval,
             )
             loaded = apply_dump(tools, target, _file_chunks(spool, applied))
     else:
         applied = Progress(
-            f"{label} {entry.dump_key}: downloaded and applied",
+            progress_label(label, entry.dump_key, DOWNLOADED_AND_APPLIED),
             total=manifest.size_bytes,
             interval=progress_interval,
         )
@@ -258,11 +258,7 @@ def restore_backup(
     tools = tools or PgTools()
     target = libpq_target(target_url)
     tools.path("psql")
-    client = client or make_client(location)
-    check_bucket(client, location)
-    entry = find_backup(client, location, key)
-    manifest = entry.manifest
-    assert manifest is not None  # find_backup returns successful backups only
+    client, entry, manifest = open_backup(location, key, client)
     existing = some_user_relations(target)
     if existing and not clean:
         raise TargetNotEmptyError(

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from repairgpt.backup.inventory import BackupEntry, PendingUpload, newest_successful
+from repairgpt.backup.stored_backups import BackupEntry, PendingUpload, newest_successful
 
 # A dump without a manifest may be a backup still being written; after a day it is debris.
 INCOMPLETE_GRACE = timedelta(days=1)

@@ -31,12 +31,13 @@ from repairgpt.backup.errors import (
     S3Error,
     S3UnreachableError,
 )
-from repairgpt.backup.inventory import PendingUpload, StoredObject
 from repairgpt.backup.layout import normalize_prefix
 from repairgpt.backup.progress import Progress
+from repairgpt.backup.stored_backups import PendingUpload, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client as S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 else:
     S3Client = Any
 
@@ -177,6 +178,65 @@ class UploadResult:
     parts: int
 
 
+class _PartUploads:
+    """Parts of one multipart upload sent on worker threads, at most `in_flight` at a time."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        location: S3Location,
+        key: str,
+        upload_id: str,
+        *,
+        in_flight: int,
+        progress: Progress | None,
+    ) -> None:
+        self._client = client
+        self._location = location
+        self._key = key
+        self._upload_id = upload_id
+        self._in_flight = in_flight
+        self._progress = progress
+        self._completed: dict[int, str] = {}
+        self._pending: set[Future[None]] = set()
+        self._executor = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3-part")
+
+    def submit(self, number: int, data: bytes) -> None:
+        """Queue part `number`, first waiting (and re-raising failures) while all slots are busy."""
+        while len(self._pending) >= self._in_flight:
+            done, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+        self._pending.add(self._executor.submit(self._send, number, data))
+
+    def _send(self, number: int, data: bytes) -> None:
+        with s3_errors(self._location, f"uploading part {number}"):
+            response = self._client.upload_part(
+                Bucket=self._location.bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=data,
+            )
+        self._completed[number] = response["ETag"]
+        if self._progress is not None:
+            self._progress.add(len(data))
+
+    def finish(self) -> list[CompletedPartTypeDef]:
+        """Wait for every part; the (number, ETag) list that completes the upload."""
+        for future in self._pending:
+            future.result()
+        return [{"PartNumber": n, "ETag": self._completed[n]} for n in sorted(self._completed)]
+
+    def cancel(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
 def upload_stream(
     client: S3Client,
     location: S3Location,
@@ -201,19 +261,9 @@ def upload_stream(
         )["UploadId"]
     digest = hashlib.sha256()
     size = 0
-    completed: dict[int, str] = {}
-
-    def send(number: int, data: bytes) -> None:
-        with s3_errors(location, f"uploading part {number}"):
-            response = client.upload_part(
-                Bucket=location.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
-            )
-        completed[number] = response["ETag"]
-        if progress is not None:
-            progress.add(len(data))
-
-    executor = ThreadPoolExecutor(max_workers=parts_in_flight, thread_name_prefix="s3-part")
-    pending: set[Future[None]] = set()
+    parts = _PartUploads(
+        client, location, key, upload_id, in_flight=parts_in_flight, progress=progress
+    )
     try:
         number = 0
         while True:
@@ -223,33 +273,24 @@ def upload_stream(
             number += 1
             digest.update(chunk)
             size += len(chunk)
-            while len(pending) >= parts_in_flight:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    future.result()
-            pending.add(executor.submit(send, number, chunk))
+            parts.submit(number, chunk)
             del chunk  # the part's only reference now lives in the upload task
             if size == 0:
                 break  # an empty source still makes one (empty) part
-        for future in pending:
-            future.result()
+        completed = parts.finish()
         before_complete()
         with s3_errors(location, "completing the upload"):
             client.complete_multipart_upload(
                 Bucket=location.bucket,
                 Key=key,
                 UploadId=upload_id,
-                MultipartUpload={
-                    "Parts": [{"PartNumber": n, "ETag": completed[n]} for n in sorted(completed)]
-                },
+                MultipartUpload={"Parts": completed},
             )
     except BaseException:
-        for future in pending:
-            future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+        parts.cancel()
         abort_upload(client, location, key, upload_id)
         raise
-    executor.shutdown(wait=True)
+    parts.close()
     return UploadResult(size_bytes=size, sha256=digest.hexdigest(), parts=len(completed))
 
 

@@ -21,12 +21,15 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import TupleRow
 
-from repairgpt.backup.catalog import find_backup
+from repairgpt.backup.catalog import open_backup
 from repairgpt.backup.dsn import LibpqTarget, libpq_target, scrub
-from repairgpt.backup.dump import PgTools, connect
 from repairgpt.backup.errors import BackupError, CannotCreateDatabaseError
+from repairgpt.backup.pg_tools import PgTools
 from repairgpt.backup.restore import RestoreReport, apply_and_count
-from repairgpt.backup.s3 import S3Client, S3Location, check_bucket, make_client
+from repairgpt.backup.s3 import S3Client, S3Location
+from repairgpt.backup.snapshot import connect
+from repairgpt_contract.progress import VERIFY
+from repairgpt_contract.results import s3_location
 
 THROWAWAY_PREFIX = "repairgpt_verify_"
 # A verification killed without a chance to clean up (SIGKILL, a lost node) leaves its throwaway
@@ -162,18 +165,12 @@ def verify_backup(
     tools = tools or PgTools()
     server = libpq_target(database_url)
     tools.path("psql")
-    client = client or make_client(location)
-    check_bucket(client, location)
-    entry = find_backup(client, location, key)
-    manifest = entry.manifest
-    assert manifest is not None  # find_backup returns successful backups only
+    client, entry, manifest = open_backup(location, key, client)
     with connect(server, autocommit=True) as conn:
         check_can_create_database(conn)
     name = throwaway_database_name(now(), secrets.token_hex(3))
 
-    def note(text: str) -> None:
-        if progress_interval >= 0:
-            print(f"verify {entry.dump_key}: {text}", file=sys.stderr, flush=True)
+    note = _notes(entry.dump_key, progress_interval)
 
     for stale in drop_stale_throwaways(server, now()):
         note(f"dropped {stale}, left behind by an earlier verification that was killed")
@@ -188,7 +185,7 @@ def verify_backup(
             location,
             entry,
             progress_interval=progress_interval,
-            label="verify",
+            label=VERIFY,
         )
     except BaseException:
         if not keep_database:
@@ -199,13 +196,23 @@ def verify_backup(
         note(f"dropped {name}")
     return VerifyReport(
         key=entry.dump_key,
-        location=f"s3://{location.bucket}/{entry.dump_key}",
+        location=s3_location(location.bucket, entry.dump_key),
         manifest=manifest,
         database=name,
         dropped=not keep_database,
         tables=checks,
         duration_seconds=clock() - started,
     )
+
+
+def _notes(key: str, progress_interval: float) -> Callable[[str], None]:
+    """Prints `verify KEY: TEXT` between the progress lines, unless progress is off."""
+
+    def note(text: str) -> None:
+        if progress_interval >= 0:
+            print(f"{VERIFY} {key}: {text}", file=sys.stderr, flush=True)
+
+    return note
 
 
 def _drop_after_failure(server: LibpqTarget, name: str, note: Callable[[str], None]) -> None:

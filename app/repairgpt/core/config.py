@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -51,8 +51,12 @@ class Settings(BaseSettings):
     upload_dir: Path | None = None
     upload_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
+    # Which model API answers; the chosen provider's key or base URL switches the model on.
+    llm_provider: Literal["openai", "anthropic"] = "openai"
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
     llm_timeout: float = Field(default=20.0, gt=0)
     # Model calls run in worker threads of their own, at most this many at once per process;
@@ -128,6 +132,13 @@ class Settings(BaseSettings):
     def upload_folder(self) -> Path:
         return self.upload_dir if self.upload_dir is not None else self.data_dir / "uploads"
 
+    @property
+    def llm_configured(self) -> bool:
+        """The chosen provider has an API key or a base URL, so a model writes the answers."""
+        if self.llm_provider == "anthropic":
+            return bool(self.anthropic_api_key or self.anthropic_base_url)
+        return bool(self.openai_api_key or self.openai_base_url)
+
     def describe(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for the start-up log line."""
         return {
@@ -138,7 +149,8 @@ class Settings(BaseSettings):
             "redis": mask_dsn(self.redis_url) if self.redis_url else "in-process",
             "uploads": f"s3://{self.s3_bucket}" if self.s3_bucket else str(self.upload_folder),
             "s3_endpoint": self.s3_endpoint_url,
-            "answer_engine": "llm" if (self.openai_api_key or self.openai_base_url) else "offline",
+            "answer_engine": "llm" if self.llm_configured else "offline",
+            "llm_provider": self.llm_provider,
             "llm_model": self.llm_model,
             "read_only_mode": self.read_only_mode,
             "maintenance_mode": self.maintenance_mode,

@@ -26,9 +26,9 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     from repairgpt.core.config import Settings
-    from repairgpt.core.db import build_engine
+    from repairgpt.core.db import create_db_engine
 
-    engine = build_engine(Settings().sqlalchemy_url)
+    engine = create_db_engine(Settings().sqlalchemy_url)
     try:
         with engine.begin() as own_connection:
             _run(own_connection)

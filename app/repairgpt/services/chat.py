@@ -1,258 +1,288 @@
-"""Chat sessions: unguessable bearer tokens stored hashed, history, and retention."""
+"""Answering a chat message: the session's token, retrieval, the answer engine, the stored exchange.
+
+Every path gives the same answer; they differ in where the work runs. With an engine that ignores
+history on PostgreSQL, one statement sent from the event loop checks the token and stores the
+exchange. With the offline engine elsewhere, one worker thread does the whole exchange on one
+connection. With a model, the database work and the model call run in separate threads, so no
+pooled connection waits on the model.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import secrets
-from collections.abc import Sequence
+import logging
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING
 
-from sqlalchemy import (
-    Connection,
-    CursorResult,
-    DateTime,
-    Integer,
-    bindparam,
-    delete,
-    exists,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import TextClause
+import psycopg
+from anyio import CancelScope, CapacityLimiter, to_thread
+from psycopg_pool import PoolTimeout
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
-from repairgpt.models import Base, ChatMessage, ChatSession, utcnow
+from repairgpt.schemas import ChatAnswer, CitationPublic
+from repairgpt.services import chat_sessions
+from repairgpt.services.chat_store import ChatStore
+from repairgpt.services.engines import Answer
+from repairgpt.services.retrieval import SearchHit, detect_language
 
+if TYPE_CHECKING:
+    from repairgpt.api.context import AppContext
 
-def hash_token(token: str) -> str:
-    # The token carries 256 bits of randomness, so a plain SHA-256 cannot be brute-forced.
-    return hashlib.sha256(token.encode()).hexdigest()
+log = logging.getLogger(__name__)
 
-
-def create_session(*, session: Session, title: str | None) -> tuple[ChatSession, str]:
-    """A new chat session and its bearer token (returned once, never stored in clear)."""
-    token = secrets.token_urlsafe(32)
-    chat = ChatSession(token_hash=hash_token(token), title=title)
-    session.add(chat)
-    session.flush()
-    return chat, token
-
-
-class SessionNotFound(LookupError):
-    pass
-
-
-class BadToken(PermissionError):
-    pass
-
-
-# The per-message functions take an ORM session or a plain Core connection: the chat route
-# uses a connection, which spares the ORM's bookkeeping on every message.
-Executor = Session | Connection
-
-
-def _dialect_name(executor: Executor) -> str:
-    bind = executor.get_bind() if isinstance(executor, Session) else executor
-    return bind.dialect.name
-
-
-# The statements of the per-message path are built once: constructing them costs more CPU
-# than executing them on a warm connection.
-_MESSAGES = Base.metadata.tables["chat_messages"]
-_SESSIONS = Base.metadata.tables["chat_sessions"]
-_TOKEN_HASH = select(_SESSIONS.c.token_hash).where(_SESSIONS.c.id == bindparam("session_id"))
-_LAST_MESSAGES = (
-    select(_MESSAGES.c.role, _MESSAGES.c.content)
-    .where(_MESSAGES.c.session_id == bindparam("session_id"))
-    .order_by(_MESSAGES.c.created_at.desc(), _MESSAGES.c.id.desc())
-    .limit(bindparam("turns", type_=Integer))
-)
-_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
-_TOUCH_SESSION = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("session_id"))
-    .values(last_active_at=bindparam("now"))
-)
-
-
-def _record_exchange_pg(session_condition: str) -> TextClause:
-    # On PostgreSQL the whole exchange is one statement, atomic on its own: it touches the
-    # session and stores both messages only if the session matches, in one round trip. The
-    # user's row comes first so ids ascend in conversation order.
-    return text(
-        f"""
-        WITH touched AS (
-            UPDATE chat_sessions SET last_active_at = :now
-            WHERE {session_condition}
-            RETURNING id
-        )
-        INSERT INTO chat_messages
-            (session_id, role, content, citations, language, engine, created_at)
-        SELECT touched.id, m.role, m.content, CAST(m.citations AS JSON), :language, m.engine,
-               m.created_at
-        FROM touched CROSS JOIN (VALUES
-            (1, 'user', :question, '[]', NULL, :now),
-            (2, 'assistant', :answer, :citations, :engine, :answered_at)
-        ) AS m (position, role, content, citations, engine, created_at)
-        ORDER BY m.position
-        RETURNING id
-        """
-    ).bindparams(
-        bindparam("now", type_=DateTime(timezone=True)),
-        bindparam("answered_at", type_=DateTime(timezone=True)),
-    )
-
-
-_RECORD_EXCHANGE_PG = _record_exchange_pg("id = :session_id")
-# Run by `chat_store.ChatStore`: the bearer token is checked by the statement that stores the
-# exchange (equality of SHA-256 hashes of 256-bit random tokens, where timing tells an attacker
-# nothing usable).
-RECORD_AUTHORISED_EXCHANGE_PG = _record_exchange_pg("id = :session_id AND token_hash = :token_hash")
-
-
-def authenticate(*, session: Executor, session_id: str, token: str | None) -> None:
-    """Return if `token` opens the chat session; raises SessionNotFound or BadToken."""
-    stored = session.scalar(_TOKEN_HASH, {"session_id": session_id})
-    if stored is None:
-        raise SessionNotFound(session_id)
-    if not token or not hmac.compare_digest(stored, hash_token(token)):
-        raise BadToken(session_id)
-
-
-def history(*, session: Executor, session_id: str, turns: int) -> list[tuple[str, str]]:
-    """The last `turns` messages as (role, content), oldest first, for the answer engine."""
-    if turns <= 0:
-        return []
-    rows = session.execute(_LAST_MESSAGES, {"session_id": session_id, "turns": turns}).all()
-    return [(role, content) for role, content in reversed(rows)]
-
-
-def list_messages(
-    *, session: Session, session_id: str, limit: int, offset: int
-) -> list[ChatMessage]:
-    return list(
-        session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.session_id == session_id)
-            .order_by(ChatMessage.created_at, ChatMessage.id)
-            .limit(limit)
-            .offset(offset)
-        )
-    )
+READ_ONLY_NOTE = "RepairGPT is in read-only mode: this answer was not saved to the session history."
+NOT_SAVED_NOTE = "The database did not accept the write: this answer was not saved."
+HITS_PER_ANSWER = 3
 
 
 @dataclass(frozen=True)
-class CitationRecord:
-    guide_id: int
-    source_id: str | None
-    title: str
-    url: str | None
+class Grounding:
+    """What the answer engine is given beside the question."""
+
+    language: str
+    hits: list[SearchHit]
+    history: list[tuple[str, str]]
 
 
-def exchange_params(
-    session_id: str,
-    question: str,
-    answer: str,
-    citations: Sequence[CitationRecord],
-    language: str,
-    engine: str,
-) -> dict[str, Any]:
-    now = utcnow()
-    return {
-        "session_id": session_id,
-        "now": now,
-        # A microsecond later so "newest first" is unambiguous even on coarse clocks.
-        "answered_at": now + timedelta(microseconds=1),
-        "question": question,
-        "answer": answer,
-        "citations": [citation.__dict__ for citation in citations],
-        "language": language,
-        "engine": engine,
-    }
+@dataclass(frozen=True)
+class Stored:
+    """Whether the exchange went into the session's history, and why not if it did not."""
+
+    saved: bool
+    note: str | None = None
+    message_id: int | None = None
 
 
-def _record_pg(session: Executor, statement: TextClause, params: dict[str, Any]) -> list[int]:
-    values = {**params, "citations": json.dumps(params["citations"], ensure_ascii=False)}
-    return [int(i) for i in session.execute(statement, values).scalars().all()]
+NOT_SAVED = Stored(False, NOT_SAVED_NOTE)
 
 
-def _record_in_two_statements(session: Executor, params: dict[str, Any]) -> list[int]:
-    touched = cast(
-        CursorResult[Any],
-        session.execute(_TOUCH_SESSION, {"session_id": params["session_id"], "now": params["now"]}),
+def _search(context: AppContext, question: str) -> tuple[str, list[SearchHit]]:
+    language = detect_language(question)
+    hits = context.catalog.snapshot.index.search(question, limit=HITS_PER_ANSWER, snippets=False)
+    return language, hits
+
+
+def _ground(
+    context: AppContext, connection: Connection, session_id: str, question: str
+) -> Grounding:
+    language, hits = _search(context, question)
+    past: list[tuple[str, str]] = []
+    if context.answer_engine.uses_history:
+        past = chat_sessions.history(
+            session=connection, session_id=session_id, turns=context.settings.chat_history_turns
+        )
+    return Grounding(language, hits, past)
+
+
+def _exchange(session_id: str, question: str, answer: Answer) -> chat_sessions.Exchange:
+    return chat_sessions.Exchange(
+        session_id=session_id,
+        question=question,
+        answer=answer.text,
+        citations=[
+            chat_sessions.CitationRecord(c.guide_id, c.source_id, c.title, c.url)
+            for c in answer.citations
+        ],
+        language=answer.language,
+        engine=answer.engine,
     )
-    if not touched.rowcount:
-        return []
-    common = {"session_id": params["session_id"], "language": params["language"]}
-    rows: list[dict[str, Any]] = [
-        {**common, "role": "user", "content": params["question"], "citations": [],
-         "engine": None, "created_at": params["now"]},
-        {**common, "role": "assistant", "content": params["answer"],
-         "citations": params["citations"], "engine": params["engine"],
-         "created_at": params["answered_at"]},
-    ]  # fmt: skip
-    return [int(i) for i in session.execute(_INSERT_MESSAGES, rows).scalars().all()]
 
 
-def record_exchange(
-    *,
-    session: Executor,
-    session_id: str,
-    question: str,
-    answer: str,
-    citations: Sequence[CitationRecord],
-    language: str,
-    engine: str,
-) -> int:
-    """Store a question and its answer and touch the session; returns the stored answer's id.
+def _store(
+    context: AppContext, connection: Connection, session_id: str, question: str, answer: Answer
+) -> Stored:
+    """Store the exchange unless read-only; a failed write loses history, never the answer."""
+    if context.settings.read_only_mode:
+        return Stored(False, READ_ONLY_NOTE)
+    try:
+        message_id = chat_sessions.record_exchange(
+            session=connection, exchange=_exchange(session_id, question, answer)
+        )
+        connection.commit()
+    except DBAPIError as exc:
+        # The answer is still worth giving: a replica or a failing primary only loses history.
+        connection.rollback()
+        log.warning("chat history not saved", extra={"error": type(exc.orig).__name__})
+        return NOT_SAVED
+    except chat_sessions.SessionNotFound:
+        # Retention removed the session while its question was being answered.
+        connection.rollback()
+        log.warning("chat history not saved", extra={"error": "SessionNotFound"})
+        return NOT_SAVED
+    return Stored(True, None, message_id)
 
-    Raises SessionNotFound if the session no longer exists (retention removed it meanwhile).
-    Written with Core statements: this runs on every chat message and the ORM unit of work
-    costs more than the two rows are worth. The caller commits.
-    """
-    params = exchange_params(session_id, question, answer, citations, language, engine)
-    if _dialect_name(session) == "postgresql":
-        ids = _record_pg(session, _RECORD_EXCHANGE_PG, params)
-    else:
-        ids = _record_in_two_statements(session, params)
+
+def _chat_answer(
+    context: AppContext, session_id: str, answer: Answer, stored: Stored
+) -> ChatAnswer:
+    context.metrics.count_answer(answer.engine)
+    return ChatAnswer(
+        session_id=session_id,
+        answer=answer.text,
+        citations=[
+            CitationPublic(guide_id=c.guide_id, source_id=c.source_id, title=c.title, url=c.url)
+            for c in answer.citations
+        ],
+        language=answer.language,
+        engine=answer.engine,
+        saved=stored.saved,
+        note=stored.note,
+        message_id=stored.message_id,
+    )
+
+
+# The blocking steps below run in worker threads, each on a connection of its own.
+
+
+def _check_token(context: AppContext, session_id: str, token: str | None) -> None:
+    """Raises SessionNotFound or BadToken unless `token` opens the session."""
+    with context.chat_db_engine.connect() as connection:
+        chat_sessions.authenticate(session=connection, session_id=session_id, token=token)
+
+
+def _authorised_grounding(
+    context: AppContext, session_id: str, question: str, token: str | None
+) -> Grounding:
+    with context.chat_db_engine.connect() as connection:
+        chat_sessions.authenticate(session=connection, session_id=session_id, token=token)
+        return _ground(context, connection, session_id, question)
+
+
+def _store_exchange(context: AppContext, session_id: str, question: str, answer: Answer) -> Stored:
+    with context.chat_db_engine.connect() as connection:
+        return _store(context, connection, session_id, question, answer)
+
+
+def _offline_exchange(
+    context: AppContext, session_id: str, question: str, token: str | None
+) -> ChatAnswer:
+    """A whole exchange with a local engine on one connection (SQLite, read-only mode)."""
+    with context.chat_db_engine.connect() as connection:
+        chat_sessions.authenticate(session=connection, session_id=session_id, token=token)
+        grounding = _ground(context, connection, session_id, question)
+        answer = context.answer_engine.answer(
+            question, grounding.hits, language=grounding.language, history=grounding.history
+        )
+        stored = _store(context, connection, session_id, question, answer)
+    return _chat_answer(context, session_id, answer, stored)
+
+
+async def _stored_exchange(
+    context: AppContext, store: ChatStore, session_id: str, question: str, token: str
+) -> ChatAnswer:
+    """`_offline_exchange` on the event loop: retrieval and the offline answer take well under
+    a millisecond of CPU, and the one statement that checks the token and stores the exchange
+    goes through the async pool. The slow paths (a refused token, a failing database) check
+    the token through a thread, which tells a missing session from a wrong token."""
+    language, hits = _search(context, question)
+    answer = context.answer_engine.answer(question, hits, language=language)
+
+    async def check_token() -> None:
+        await to_thread.run_sync(
+            _check_token, context, session_id, token, limiter=context.db_limiter
+        )
+
+    try:
+        ids = await store.record_authorised_exchange(
+            exchange=_exchange(session_id, question, answer), token=token
+        )
+    except (psycopg.Error, PoolTimeout) as exc:
+        # As on the threaded path: the answer is still worth giving once the token is checked.
+        await check_token()
+        log.warning("chat history not saved", extra={"error": type(exc).__name__})
+        return _chat_answer(context, session_id, answer, NOT_SAVED)
     if not ids:
-        raise SessionNotFound(session_id)
-    return max(ids)
+        await check_token()
+        # The token is right, yet nothing was stored: the session was removed meanwhile.
+        raise chat_sessions.SessionNotFound(session_id)
+    return _chat_answer(context, session_id, answer, Stored(True, None, max(ids)))
 
 
-def retention_cutoff(older_than: timedelta, *, now: datetime | None = None) -> datetime:
-    return (now or utcnow()) - older_than
-
-
-def prune_chats(*, session: Session, cutoff: datetime) -> tuple[int, int]:
-    """Delete messages older than `cutoff` and sessions left idle and empty since then.
-
-    Returns (messages deleted, sessions deleted).
-    """
-    messages = cast(
-        CursorResult[Any],
-        session.execute(delete(ChatMessage).where(ChatMessage.created_at < cutoff)),
+async def _model_exchange(
+    context: AppContext, session_id: str, question: str, token: str | None
+) -> ChatAnswer:
+    grounding = await to_thread.run_sync(
+        _authorised_grounding, context, session_id, question, token, limiter=context.db_limiter
     )
-    has_messages = exists().where(ChatMessage.session_id == ChatSession.id)
-    sessions = cast(
-        CursorResult[Any],
-        session.execute(
-            delete(ChatSession).where(ChatSession.last_active_at < cutoff, ~has_messages)
+    # A model endpoint may take seconds: no pooled connection is held meanwhile, and the
+    # wait uses the model's own threads, never the ones other routes need.
+    answer = await to_thread.run_sync(
+        partial(
+            context.answer_engine.answer,
+            question,
+            grounding.hits,
+            language=grounding.language,
+            history=grounding.history,
         ),
+        limiter=context.llm_limiter,
     )
-    return int(messages.rowcount or 0), int(sessions.rowcount or 0)
+    stored = await to_thread.run_sync(
+        _store_exchange, context, session_id, question, answer, limiter=context.db_limiter
+    )
+    return _chat_answer(context, session_id, answer, stored)
 
 
-def parse_duration(text: str) -> timedelta:
-    """'365d', '12h', '30m', '90s' or '2w' as a timedelta; raises ValueError otherwise."""
-    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-    value = text.strip().lower()
-    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
-        raise ValueError(f"invalid duration {text!r}: use a number and one of s, m, h, d, w")
-    return timedelta(**{units[value[-1]]: int(value[:-1])})
+async def answer_message(
+    context: AppContext, *, session_id: str, question: str, token: str | None
+) -> ChatAnswer:
+    """Answer `question` in the session and store the exchange.
+
+    Raises SessionNotFound or BadToken when the token does not open the session.
+    """
+    engine = context.answer_engine
+    store = context.chat_store
+    if store is not None and token and not engine.uses_history and engine.name == "offline":
+        return await _stored_exchange(context, store, session_id, question, token)
+    if engine.name == "offline":
+        # Database work runs in worker threads, at most as many at once as the pool has
+        # connections; the rest wait on the event loop, which costs nothing.
+        return await to_thread.run_sync(
+            _offline_exchange, context, session_id, question, token, limiter=context.db_limiter
+        )
+    return await _model_exchange(context, session_id, question, token)
+
+
+async def _in_threads(
+    pieces: Iterator[str | Answer], limiter: CapacityLimiter
+) -> AsyncIterator[str | Answer]:
+    """The pieces of a blocking answer stream, each awaited in a thread under `limiter`."""
+    try:
+        while (piece := await to_thread.run_sync(next, pieces, None, limiter=limiter)) is not None:
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:  # ends the model's HTTP response if the client went away
+            with CancelScope(shield=True):
+                await to_thread.run_sync(close, limiter=limiter)
+
+
+async def _answer_pieces(
+    context: AppContext, session_id: str, question: str, grounding: Grounding
+) -> AsyncIterator[str | ChatAnswer]:
+    pieces = context.answer_engine.stream(
+        question, grounding.hits, language=grounding.language, history=grounding.history
+    )
+    async for piece in _in_threads(pieces, context.llm_limiter):
+        if isinstance(piece, Answer):
+            stored = await to_thread.run_sync(
+                _store_exchange, context, session_id, question, piece, limiter=context.db_limiter
+            )
+            yield _chat_answer(context, session_id, piece, stored)
+            return
+        yield piece
+
+
+async def stream_answer(
+    context: AppContext, *, session_id: str, question: str, token: str | None
+) -> AsyncIterator[str | ChatAnswer]:
+    """Pieces of the answer as the engine writes them, then the stored exchange's answer.
+
+    The token is checked before this returns (raising SessionNotFound or BadToken), so a
+    refusal is still an HTTP status rather than an event.
+    """
+    grounding = await to_thread.run_sync(
+        _authorised_grounding, context, session_id, question, token, limiter=context.db_limiter
+    )
+    return _answer_pieces(context, session_id, question, grounding)

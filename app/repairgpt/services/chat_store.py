@@ -1,7 +1,7 @@
 """The chat message write on PostgreSQL from the event loop, through psycopg's async pool.
 
 Every chat message with an engine that ignores history is one statement
-(`chat.RECORD_AUTHORISED_EXCHANGE_PG`): it checks the token, touches the session and stores
+(`chat_sessions.RECORD_AUTHORISED_EXCHANGE_PG`): it checks the token, touches the session and stores
 both messages. Through SQLAlchemy in a worker thread, the thread hop, the pool's checkout ping
 and the statement execution machinery cost more CPU than the answer itself; here the
 statement, compiled once, runs on a pooled autocommit connection without leaving the event
@@ -18,7 +18,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import URL, Engine
 
-from repairgpt.services import chat
+from repairgpt.services import chat_sessions
 
 
 def libpq_conninfo(url: URL) -> str:
@@ -36,7 +36,9 @@ class ChatStore:
 
     def __init__(self, engine: Engine, *, size: int, timeout: float = 5.0) -> None:
         # The threaded path's statement, in psycopg's parameter style.
-        self._record = str(chat.RECORD_AUTHORISED_EXCHANGE_PG.compile(dialect=engine.dialect))
+        self._record = str(
+            chat_sessions.RECORD_AUTHORISED_EXCHANGE_PG.compile(dialect=engine.dialect)
+        )
         self._pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = AsyncConnectionPool(
             libpq_conninfo(engine.url),
             min_size=size,
@@ -58,25 +60,15 @@ class ChatStore:
         return int(self._pool.get_stats().get("connections_num", 0))
 
     async def record_authorised_exchange(
-        self,
-        *,
-        session_id: str,
-        token: str,
-        question: str,
-        answer: str,
-        citations: list[chat.CitationRecord],
-        language: str,
-        engine: str,
+        self, *, exchange: chat_sessions.Exchange, token: str
     ) -> list[int]:
         """Store the exchange if `token` opens the session; the ids stored, [] if it does not.
 
         Raises psycopg errors (and PoolTimeout) when the database fails; nothing is stored then
         (the statement is atomic), except if the connection broke after the server committed.
         """
-        params: dict[str, Any] = chat.exchange_params(
-            session_id, question, answer, citations, language, engine
-        )
-        params["token_hash"] = chat.hash_token(token)
+        params: dict[str, Any] = chat_sessions.exchange_params(exchange)
+        params["token_hash"] = chat_sessions.hash_token(token)
         params["citations"] = json.dumps(params["citations"], ensure_ascii=False)
         async with self._pool.connection() as connection:
             cursor = await connection.execute(self._record, params)

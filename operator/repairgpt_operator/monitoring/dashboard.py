@@ -7,10 +7,11 @@ the same series always agree on which instance they look at.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.monitoring.rules import api_selector, operator_selector
-from repairgpt_operator.spec import Instance
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 SEARCH_ENDPOINT = "/api/v1/guides"
@@ -27,47 +28,60 @@ def dashboard_uid(instance: Instance) -> str:
     return f"{uid[: UID_LENGTH - 11]}-{digest}"
 
 
-def _panel(
-    title: str,
-    targets: list[tuple[str, str]],
-    *,
-    unit: str = "short",
-    kind: str = "timeseries",
-    grid: tuple[int, int, int, int],
-    description: str = "",
-) -> dict[str, Any]:
-    x, y, w, h = grid
-    return {
-        "type": kind,
-        "title": title,
-        "description": description,
-        "datasource": DATASOURCE,
-        "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {},
-        "targets": [
-            {
-                "refId": chr(ord("A") + i),
-                "expr": expr,
-                "legendFormat": legend,
-                "datasource": DATASOURCE,
-            }
-            for i, (expr, legend) in enumerate(targets)
-        ],
-    }
+# Grafana lays panels out on a grid 24 columns wide.
+GRID_COLUMNS = 24
 
 
-def api_panels(instance: Instance) -> list[dict[str, Any]]:
-    """The operations guide's three panels, then chat, search and cache."""
-    return guide_panels(instance) + usage_panels(instance)
+@dataclass(frozen=True)
+class Panel:
+    """One panel: its queries (PromQL and legend), unit and visualisation."""
+
+    title: str
+    queries: list[tuple[str, str]]
+    unit: str = "short"
+    kind: str = "timeseries"
+    description: str = ""
+
+    def to_json(self, grid: tuple[int, int, int, int]) -> dict[str, Any]:
+        x, y, w, h = grid
+        return {
+            "type": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "datasource": DATASOURCE,
+            "gridPos": {"x": x, "y": y, "w": w, "h": h},
+            "fieldConfig": {"defaults": {"unit": self.unit}, "overrides": []},
+            "options": {},
+            "targets": [
+                {
+                    "refId": chr(ord("A") + i),
+                    "expr": expr,
+                    "legendFormat": legend,
+                    "datasource": DATASOURCE,
+                }
+                for i, (expr, legend) in enumerate(self.queries)
+            ],
+        }
 
 
-def guide_panels(instance: Instance) -> list[dict[str, Any]]:
+def layout(rows: list[tuple[int, list[Panel]]]) -> list[dict[str, Any]]:
+    """Rows of panels, top to bottom, each (height, panels); a row's panels share its width."""
+    placed = []
+    y = 0
+    for height, panels in rows:
+        width = GRID_COLUMNS // len(panels)
+        for column, panel in enumerate(panels):
+            placed.append(panel.to_json((column * width, y, width, height)))
+        y += height
+    return placed
+
+
+def guide_panels(instance: Instance) -> list[Panel]:
     """The operations guide's panels: p95 latency, request rate, 5xx rate."""
     api = api_selector(instance)
     five_xx = api_selector(instance, 'status=~"5.."')
     return [
-        _panel(
+        Panel(
             "Response time (p95)",
             [
                 (
@@ -77,9 +91,8 @@ def guide_panels(instance: Instance) -> list[dict[str, Any]]:
                 )
             ],
             unit="s",
-            grid=(0, 0, 8, 8),
         ),
-        _panel(
+        Panel(
             "Requests per second by method and endpoint",
             [
                 (
@@ -88,32 +101,29 @@ def guide_panels(instance: Instance) -> list[dict[str, Any]]:
                 )
             ],
             unit="reqps",
-            grid=(8, 0, 8, 8),
         ),
-        _panel(
+        Panel(
             "5xx per second by endpoint",
             [(f"sum by (endpoint) (rate(http_requests_total{five_xx}[5m]))", "{{endpoint}}")],
             unit="reqps",
-            grid=(16, 0, 8, 8),
         ),
     ]
 
 
-def usage_panels(instance: Instance) -> list[dict[str, Any]]:
+def usage_panels(instance: Instance) -> list[Panel]:
     """Chat answers by engine, guide search latency, search cache hit ratio."""
     api = api_selector(instance)
     search = api_selector(instance, f'endpoint="{SEARCH_ENDPOINT}"')
     hits = api_selector(instance, 'result="hit"')
     return [
-        _panel(
+        Panel(
             "Chat answers per second by engine",
             [(f"sum by (engine) (rate(repairgpt_chat_answers_total{api}[5m]))", "{{engine}}")],
             unit="reqps",
-            grid=(0, 8, 8, 8),
             description="offline-fallback: the model endpoint failed and the offline engine "
             "answered instead.",
         ),
-        _panel(
+        Panel(
             "Guide search latency (p50, p95)",
             [
                 (
@@ -124,9 +134,8 @@ def usage_panels(instance: Instance) -> list[dict[str, Any]]:
                 for q in (0.5, 0.95)
             ],
             unit="s",
-            grid=(8, 8, 8, 8),
         ),
-        _panel(
+        Panel(
             "Search cache hit ratio",
             [
                 (
@@ -136,52 +145,57 @@ def usage_panels(instance: Instance) -> list[dict[str, Any]]:
                 )
             ],
             unit="percentunit",
-            grid=(16, 8, 8, 8),
         ),
     ]
 
 
-def operator_panels(instance: Instance) -> list[dict[str, Any]]:
-    """What the operator reports: phase, conditions, backup age, failover."""
+def state_panels(instance: Instance) -> list[Panel]:
+    """What the operator reports over time: phase and conditions."""
     sel = operator_selector(instance)
+    timeline = "state-timeline"
     return [
-        _panel(
-            "Phase",
-            [(f"repairgpt_instance_phase{sel} == 1", "{{phase}}")],
-            kind="state-timeline",
-            grid=(0, 16, 12, 6),
-        ),
-        _panel(
+        Panel("Phase", [(f"repairgpt_instance_phase{sel} == 1", "{{phase}}")], kind=timeline),
+        Panel(
             "Conditions",
             [(f"repairgpt_instance_condition{sel} == 1", "{{type}}={{status}}")],
-            kind="state-timeline",
-            grid=(12, 16, 12, 6),
+            kind=timeline,
         ),
-        _panel(
+    ]
+
+
+def stat_panels(instance: Instance) -> list[Panel]:
+    """What the operator reports now: backup age, failover, failed reconciliations."""
+    sel = operator_selector(instance)
+    return [
+        Panel(
             "Age of the newest successful backup",
             [(f"time() - repairgpt_operator_backup_last_success_timestamp_seconds{sel}", "age")],
             unit="s",
             kind="stat",
-            grid=(0, 22, 8, 5),
         ),
-        _panel(
+        Panel(
             "Database in use (1: replica, failed over)",
             [(f"repairgpt_instance_failed_over{sel}", "failed over")],
             kind="stat",
-            grid=(8, 22, 8, 5),
         ),
-        _panel(
+        Panel(
             "Consecutive failed reconciliations",
             [(f"repairgpt_operator_instance_consecutive_failures{sel}", "failures")],
             kind="stat",
-            grid=(16, 22, 8, 5),
         ),
     ]
 
 
 def dashboard(instance: Instance) -> dict[str, Any]:
     """The dashboard JSON (Grafana's model; `id` null so that it is imported as new)."""
-    panels = api_panels(instance) + operator_panels(instance)
+    panels = layout(
+        [
+            (8, guide_panels(instance)),
+            (8, usage_panels(instance)),
+            (6, state_panels(instance)),
+            (5, stat_panels(instance)),
+        ]
+    )
     for number, panel in enumerate(panels, start=1):
         panel["id"] = number
     return {

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from repairgpt_operator.conditions import find_condition, make_condition, set_condition
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.monitoring.discovery import Kind
-from repairgpt_operator.spec import Instance
 
 MONITORING_READY = "MonitoringReady"
 PROMETHEUS_OPERATOR_MISSING = "PrometheusOperatorMissing"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from repairgpt_operator.spec import Instance
+from repairgpt_operator.instance.model import Instance
 
 RUNBOOK_BASE = "https://github.com/repairgpt/repairgpt-operator/blob/main/README.md"
 # The label every alert of an instance carries, besides namespace and severity.

@@ -6,10 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from repairgpt_operator.backup import parse_time, rpo_window
+from repairgpt_operator.backup.rpo import rpo_window
 from repairgpt_operator.conditions import MAINTENANCE, find_condition
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.metrics import InstanceSnapshot
-from repairgpt_operator.spec import Instance
+from repairgpt_operator.timestamps import parse_time
 
 
 def _failed_last(failure: str | None, success: str | None) -> bool:

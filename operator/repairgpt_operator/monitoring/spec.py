@@ -7,10 +7,11 @@ custom resource.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, model_validator
+
+from repairgpt_operator.instance.spec_fields import CamelModel, section
 
 # A Prometheus duration such as 30s, 5m, 1h30m (units from the largest down, as
 # prometheus-operator's CRDs accept it).
@@ -29,24 +30,13 @@ LabelValue = Annotated[
 ]
 
 
-class _Model(BaseModel):
-    # The same wire conventions as the rest of the spec (spec.CamelModel, which imports this).
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
-def _default(model: type[BaseModel]) -> dict[str, Any]:
-    return {"default": model().model_dump(by_alias=True, exclude_none=True, mode="json")}
-
-
 def _check_keys(labels: dict[str, str], where: str) -> None:
     for key in labels:
         if len(key) > 317 or not re.match(LABEL_KEY_PATTERN, key):
             raise ValueError(f"{where}: {key!r} is not a label key")
 
 
-class LabelSelectorRequirement(_Model):
+class LabelSelectorRequirement(CamelModel):
     """One requirement of a label selector."""
 
     key: str = Field(min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN, description="Key.")
@@ -60,7 +50,7 @@ class LabelSelectorRequirement(_Model):
     )
 
 
-class NamespaceSelector(_Model):
+class NamespaceSelector(CamelModel):
     """A label selector of namespaces (as in a NetworkPolicy peer)."""
 
     match_labels: dict[str, LabelValue] = Field(
@@ -79,14 +69,14 @@ class NamespaceSelector(_Model):
         return self
 
 
-class ThresholdAlert(_Model):
+class ThresholdAlert(CamelModel):
     """An alert on a value above a threshold for some time."""
 
     threshold: float = Field(ge=0, description="The value above which the alert is pending.")
     for_: Duration = Field(alias="for", description="How long before the alert fires.")
 
 
-class Alerts(_Model):
+class Alerts(CamelModel):
     """Thresholds and durations of the per-instance alerts (the operations guide's values)."""
 
     high_error_rate: ThresholdAlert = Field(
@@ -117,7 +107,7 @@ class Alerts(_Model):
     )
 
 
-class Monitoring(_Model):
+class Monitoring(CamelModel):
     """Prometheus scrape objects, alerting rules and a Grafana dashboard for the instance.
 
     ServiceMonitor, PodMonitor and PrometheusRule need the prometheus-operator CRDs
@@ -141,11 +131,7 @@ class Monitoring(_Model):
         "a Prometheus' serviceMonitorSelector/podMonitorSelector/ruleSelector picks them, e.g. "
         "release: kube-prometheus-stack.",
     )
-    alerts: Alerts = Field(
-        default_factory=Alerts,
-        description="Thresholds and durations of the alerts.",
-        json_schema_extra=_default(Alerts),
-    )
+    alerts: Alerts = section(Alerts, "Thresholds and durations of the alerts.")
     dashboard: bool = Field(
         default=True,
         description="Create the Grafana dashboard ConfigMap <name>-dashboard in the instance's "

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from repairgpt_operator.backup import BACKUP_NOW_ANNOTATION
-from repairgpt_operator.failover import FAILBACK_ANNOTATION
+from repairgpt_operator.backup.on_demand import BACKUP_NOW_ANNOTATION
+from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
+from repairgpt_operator.instance.spec import API_VERSION
 from repairgpt_operator.plugin.client import PluginError
-from repairgpt_operator.restore_spec import RESTORE_KIND
-from repairgpt_operator.spec import API_VERSION
+from repairgpt_operator.restore.spec import RESTORE_KIND
 
 RESTART_ANNOTATION = "repairgpt.io/restart"
 # A RepairGPTRestore name: the instance's name (at most 45 characters) and a UTC timestamp.

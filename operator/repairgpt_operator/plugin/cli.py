@@ -5,25 +5,32 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Any, TextIO
 
+from repairgpt_operator.instance.spec import KIND
 from repairgpt_operator.ownership import label_selector
 from repairgpt_operator.plugin import actions
 from repairgpt_operator.plugin.client import Cluster, PluginError, Target
 from repairgpt_operator.plugin.status import render_status
 from repairgpt_operator.plugin.wait import (
+    Step,
     backup_step,
     maintenance_step,
     restore_step,
     wait,
 )
-from repairgpt_operator.spec import KIND
 
 Verb = Callable[[Cluster, argparse.Namespace, TextIO], int]
 
 
 def _done(out: TextIO, name: str, what: str) -> None:
     print(f"repairgptinstance.repairgpt.io/{name} {what}", file=out)
+
+
+def _wait(args: argparse.Namespace, out: TextIO, look: Callable[[], Step], what: str) -> None:
+    """--wait: follow the request until it has finished, then print its closing line."""
+    print(wait(look, what=what, timeout=args.timeout, out=out), file=out)
 
 
 def cmd_status(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
@@ -38,13 +45,8 @@ def cmd_maintenance(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> 
     cluster.patch_instance(args.name, actions.maintenance_patch(enabled, args.message))
     _done(out, args.name, f"patched: spec.maintenance.enabled={str(enabled).lower()}")
     if args.wait:
-        line = wait(
-            lambda: maintenance_step(cluster, args.name, enabled),
-            what=f"maintenance {args.state} of {args.name}",
-            timeout=args.timeout,
-            out=out,
-        )
-        print(line, file=out)
+        what = f"maintenance {args.state} of {args.name}"
+        _wait(args, out, lambda: maintenance_step(cluster, args.name, enabled), what)
     return 0
 
 
@@ -54,13 +56,9 @@ def cmd_backup(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
     cluster.annotate_instance(args.name, actions.backup_now_annotation(body, token))
     _done(out, args.name, f"annotated: repairgpt.io/backup-now={token}")
     if args.wait:
-        line = wait(
-            lambda: backup_step(cluster, args.name, token),
-            what=f"the backup of {args.name}",
-            timeout=args.timeout,
-            out=out,
+        _wait(
+            args, out, lambda: backup_step(cluster, args.name, token), f"the backup of {args.name}"
         )
-        print(line, file=out)
     return 0
 
 
@@ -71,13 +69,7 @@ def cmd_restore(cluster: Cluster, args: argparse.Namespace, out: TextIO) -> int:
     restore = created["metadata"]["name"]
     print(f"repairgptrestore.repairgpt.io/{restore} created (backup {args.backup})", file=out)
     if args.wait:
-        line = wait(
-            lambda: restore_step(cluster, restore),
-            what=f"restore {restore}",
-            timeout=args.timeout,
-            out=out,
-        )
-        print(line, file=out)
+        _wait(args, out, lambda: restore_step(cluster, restore), f"restore {restore}")
     else:
         print(f"follow it with: kubectl -n {cluster.namespace} get rgr {restore} -w", file=out)
     return 0
@@ -137,24 +129,82 @@ def _connection_options() -> argparse.ArgumentParser:
     return common
 
 
-def _verb(
+# add_argument's positional and keyword arguments.
+Option = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def _option(*flags: str, **settings: Any) -> Option:
+    return flags, settings
+
+
+@dataclass(frozen=True)
+class Command:
+    """One verb: `kubectl repairgpt VERB [LEADING...] NAME [OPTIONS]`."""
+
+    verb: str
+    help: str
+    run: Verb
+    options: tuple[Option, ...] = ()
+    leading: tuple[Option, ...] = ()
+    # Default --timeout of --wait, for verbs whose request takes a while to finish.
+    wait_timeout: int | None = None
+
+
+COMMANDS = (
+    Command("status", "a one-screen summary of an instance", cmd_status),
+    Command(
+        "maintenance",
+        "turn maintenance mode on or off",
+        cmd_maintenance,
+        leading=(_option("state", choices=["on", "off"]),),
+        options=(_option("--message", help="the maintenance page's message"),),
+        wait_timeout=300,
+    ),
+    Command("backup", "take a backup now", cmd_backup, wait_timeout=1800),
+    Command(
+        "restore",
+        "restore a backup (a RepairGPTRestore)",
+        cmd_restore,
+        options=(
+            _option(
+                "--backup", required=True, help="`latest` or a key from `repairgpt backup list`"
+            ),
+            _option("--clean", action="store_true", help="drop objects before restoring"),
+        ),
+        wait_timeout=3600,
+    ),
+    Command("failback", "go back to the primary database", cmd_failback),
+    Command("restart", "restart the API pods (rolling)", cmd_restart),
+    Command("rollback", "go back to the previous good image", cmd_rollback),
+    Command(
+        "logs",
+        "print the API pods' logs",
+        cmd_logs,
+        options=(_option("--tail", type=int, default=200, help="lines per pod (default 200)"),),
+    ),
+)
+
+
+def _add_verb(
     verbs: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    name: str,
-    help_text: str,
-    func: Verb,
-) -> argparse.ArgumentParser:
-    parser = verbs.add_parser(name, help=help_text, parents=[common], description=help_text)
-    parser.add_argument("name", metavar="NAME", help="the RepairGPTInstance")
-    parser.set_defaults(func=func)
-    return parser
-
-
-def _add_wait(parser: argparse.ArgumentParser, timeout: int) -> None:
-    parser.add_argument("--wait", action="store_true", help="wait until it has finished")
-    parser.add_argument(
-        "--timeout", type=float, default=timeout, help=f"seconds to wait (default {timeout})"
+    command: Command,
+) -> None:
+    parser = verbs.add_parser(
+        command.verb, help=command.help, parents=[common], description=command.help
     )
+    for flags, settings in command.leading:
+        parser.add_argument(*flags, **settings)
+    parser.add_argument("name", metavar="NAME", help="the RepairGPTInstance")
+    for flags, settings in command.options:
+        parser.add_argument(*flags, **settings)
+    if command.wait_timeout is not None:
+        timeout = command.wait_timeout
+        parser.add_argument("--wait", action="store_true", help="wait until it has finished")
+        parser.add_argument(
+            "--timeout", type=float, default=timeout, help=f"seconds to wait (default {timeout})"
+        )
+    parser.set_defaults(func=command.run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,27 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    _verb(verbs, common, "status", "a one-screen summary of an instance", cmd_status)
-    maintenance = verbs.add_parser(
-        "maintenance", help="turn maintenance mode on or off", parents=[common]
-    )
-    maintenance.add_argument("state", choices=["on", "off"])
-    maintenance.add_argument("name", metavar="NAME", help="the RepairGPTInstance")
-    maintenance.add_argument("--message", help="the maintenance page's message")
-    _add_wait(maintenance, 300)
-    maintenance.set_defaults(func=cmd_maintenance)
-    _add_wait(_verb(verbs, common, "backup", "take a backup now", cmd_backup), 1800)
-    restore = _verb(verbs, common, "restore", "restore a backup (a RepairGPTRestore)", cmd_restore)
-    restore.add_argument(
-        "--backup", required=True, help="`latest` or a key from `repairgpt backup list`"
-    )
-    restore.add_argument("--clean", action="store_true", help="drop objects before restoring")
-    _add_wait(restore, 3600)
-    _verb(verbs, common, "failback", "go back to the primary database", cmd_failback)
-    _verb(verbs, common, "restart", "restart the API pods (rolling)", cmd_restart)
-    _verb(verbs, common, "rollback", "go back to the previous good image", cmd_rollback)
-    logs = _verb(verbs, common, "logs", "print the API pods' logs", cmd_logs)
-    logs.add_argument("--tail", type=int, default=200, help="lines per pod (default 200)")
+    for command in COMMANDS:
+        _add_verb(verbs, common, command)
     return parser
 
 

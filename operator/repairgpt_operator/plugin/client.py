@@ -11,8 +11,8 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from repairgpt_operator.restore_spec import RESTORE_PLURAL
-from repairgpt_operator.spec import GROUP, KIND, PLURAL, VERSION
+from repairgpt_operator.instance.spec import GROUP, KIND, PLURAL, VERSION
+from repairgpt_operator.restore.spec import RESTORE_PLURAL
 
 
 class PluginError(Exception):
@@ -81,43 +81,41 @@ class Cluster:
     def _plain(self, obj: Any) -> Any:
         return self._client.sanitize_for_serialization(obj)
 
+    def _custom_object(self, what: str, method: Any, plural: str, *args: Any) -> dict[str, Any]:
+        """One call of the CustomObjectsApi on a repairgpt.io kind in this namespace."""
+        body: dict[str, Any] = self._call(
+            what, method, GROUP, VERSION, self.namespace, plural, *args
+        )
+        return body
+
     def instance(self, name: str) -> dict[str, Any]:
         """The RepairGPTInstance `name`, as a dict."""
-        body: dict[str, Any] = self._call(
-            f'{KIND} "{name}"',
-            self._custom.get_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, name,
-        )  # fmt: skip
-        return body
+        return self._custom_object(
+            f'{KIND} "{name}"', self._custom.get_namespaced_custom_object, PLURAL, name
+        )
 
     def patch_instance(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         """A JSON merge patch of the instance (spec or metadata), as `kubectl patch --type
         merge` sends it."""
-        body: dict[str, Any] = self._call(
-            f'{KIND} "{name}"',
-            self._custom.patch_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, PLURAL, name, patch,
-        )  # fmt: skip
-        return body
+        return self._custom_object(
+            f'{KIND} "{name}"', self._custom.patch_namespaced_custom_object, PLURAL, name, patch
+        )
 
     def annotate_instance(self, name: str, annotations: dict[str, str]) -> dict[str, Any]:
         return self.patch_instance(name, {"metadata": {"annotations": annotations}})
 
     def create_restore(self, body: dict[str, Any]) -> dict[str, Any]:
-        created: dict[str, Any] = self._call(
-            "RepairGPTRestore",
-            self._custom.create_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, RESTORE_PLURAL, body,
-        )  # fmt: skip
-        return created
+        return self._custom_object(
+            "RepairGPTRestore", self._custom.create_namespaced_custom_object, RESTORE_PLURAL, body
+        )
 
     def restore(self, name: str) -> dict[str, Any]:
-        body: dict[str, Any] = self._call(
+        return self._custom_object(
             f'RepairGPTRestore "{name}"',
             self._custom.get_namespaced_custom_object,
-            GROUP, VERSION, self.namespace, RESTORE_PLURAL, name,
-        )  # fmt: skip
-        return body
+            RESTORE_PLURAL,
+            name,
+        )
 
     def job(self, name: str) -> dict[str, Any] | None:
         try:

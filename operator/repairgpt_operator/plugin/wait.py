@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from repairgpt_operator.backup import finished_job, manual_job_name
+from repairgpt_operator.backup.jobs import finished_job
+from repairgpt_operator.instance.model import Instance, InvalidSpec
 from repairgpt_operator.plugin.client import Cluster, PluginError
-from repairgpt_operator.spec import Instance, InvalidSpec
+from repairgpt_operator.resources.backup_job import manual_job_name
 
 POLL_SECONDS = 2.0
 # A progress line is repeated this often even when nothing changed, so a wait never looks hung.

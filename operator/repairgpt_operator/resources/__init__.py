@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from repairgpt_operator.maintenance import keeps_api_guards, runs_maintenance_page
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.maintenance.state import keeps_api_guards, runs_maintenance_page
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION, Component, child_name
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
 from repairgpt_operator.resources.configmap import build_configmap
@@ -35,7 +36,6 @@ from repairgpt_operator.resources.retention_cronjob import (
 )
 from repairgpt_operator.resources.service import build_service
 from repairgpt_operator.resources.serviceaccount import build_serviceaccount
-from repairgpt_operator.spec import Instance
 
 
 @dataclass(frozen=True)

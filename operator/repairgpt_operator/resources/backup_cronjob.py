@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from repairgpt_contract import argv
+from repairgpt_operator.backup.spec import BackupS3
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec_fields import DatabaseSecretRef
 from repairgpt_operator.ownership import Component, child_metadata, common_labels
 from repairgpt_operator.resources.deployment import (
     job_scratch_volume,
     restricted_container_security_context,
     restricted_pod_security_context,
 )
-from repairgpt_operator.spec import BackupS3, DatabaseSecretRef, Instance
 
 # A run that has not started within this long after its slot is skipped (and counted as missed
 # by the CronJob controller) rather than started late and overlapping the next one.
@@ -46,10 +49,6 @@ def _s3_environment(s3: BackupS3) -> list[dict[str, Any]]:
     return env
 
 
-def location_args(s3: BackupS3) -> list[str]:
-    return ["--bucket", s3.bucket, "--prefix", s3.prefix]
-
-
 def backup_command(instance: Instance) -> list[str]:
     """The command line of the dump: `repairgpt backup create` into the configured bucket."""
     return backup_command_for(_backup_s3(instance))
@@ -57,48 +56,22 @@ def backup_command(instance: Instance) -> list[str]:
 
 def backup_command_for(s3: BackupS3) -> list[str]:
     """`repairgpt backup create` into one S3 location."""
-    # Progress lines every 30 s are enough in a pod log.
-    return [
-        "repairgpt",
-        "backup",
-        "create",
-        *location_args(s3),
-        "--progress-interval",
-        "30",
-        # Where the dump went and its size, for status.backup (read from the pod's status).
-        "--result-file",
-        "/dev/termination-log",
-    ]
+    return argv.backup_create_argv(bucket=s3.bucket, prefix=s3.prefix)
 
 
 def prune_command(instance: Instance) -> list[str]:
     """The command line of the retention pass that follows a successful dump."""
     s3 = _backup_s3(instance)
-    return [
-        "repairgpt",
-        "backup",
-        "prune",
-        *location_args(s3),
-        "--retention-days",
-        str(instance.spec.backup.retention_days),
-    ]
+    return argv.backup_prune_argv(
+        bucket=s3.bucket, prefix=s3.prefix, retention_days=instance.spec.backup.retention_days
+    )
 
 
 def verify_command(instance: Instance) -> list[str]:
     """The command line of the verification: restore the newest backup into a throwaway
     database on the server of DATABASE_URL, compare row counts with the manifest, drop it."""
     s3 = _backup_s3(instance)
-    return [
-        "repairgpt",
-        "backup",
-        "verify",
-        "latest",
-        *location_args(s3),
-        "--progress-interval",
-        "30",
-        "--result-file",
-        "/dev/termination-log",
-    ]
+    return argv.backup_verify_argv(bucket=s3.bucket, prefix=s3.prefix)
 
 
 def _backup_s3(instance: Instance) -> BackupS3:

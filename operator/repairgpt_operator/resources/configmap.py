@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import child_metadata
-from repairgpt_operator.spec import Instance
 
 DATA_DIR = "/var/lib/repairgpt"
 ANY_PEER = "*"
@@ -35,8 +35,11 @@ def config_data(instance: Instance) -> dict[str, str]:
         # Empty: no peer is a proxy, the TCP peer is the client.
         "TRUSTED_PROXIES": ",".join(trusted_proxies(instance)),
     }
+    if spec.llm.provider != "openai":
+        # Only when not the API's default, so that existing instances keep their pods.
+        data["LLM_PROVIDER"] = spec.llm.provider
     if spec.llm.base_url:
-        data["OPENAI_BASE_URL"] = spec.llm.base_url
+        data[spec.llm.base_url_variable] = spec.llm.base_url
     if spec.storage.s3 is not None:
         data["S3_BUCKET"] = spec.storage.s3.bucket
         data["S3_REGION"] = spec.storage.s3.region

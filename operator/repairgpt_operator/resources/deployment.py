@@ -6,11 +6,12 @@ import hashlib
 import json
 from typing import Any
 
-from repairgpt_operator import maintenance
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec_workload import ResourceList
+from repairgpt_operator.maintenance import state as maintenance
 from repairgpt_operator.ownership import child_metadata, child_name, common_labels, selector_labels
 from repairgpt_operator.resources.configmap import DATA_DIR, config_data
-from repairgpt_operator.rollout import RESTART_TEMPLATE_ANNOTATION
-from repairgpt_operator.spec import Instance, ResourceList
+from repairgpt_operator.rollout.health import RESTART_TEMPLATE_ANNOTATION
 
 API_PORT = 8000
 # A numeric non-root user, so that runAsNonRoot can be verified whatever USER the image names.
@@ -63,9 +64,8 @@ def api_environment(instance: Instance) -> list[dict[str, Any]]:
     if spec.redis is not None:
         env.append(_secret_env("REDIS_URL", spec.redis.secret_name, spec.redis.key))
     if spec.llm.api_key_secret is not None:
-        env.append(
-            _secret_env("OPENAI_API_KEY", spec.llm.api_key_secret.name, spec.llm.api_key_secret.key)
-        )
+        key = spec.llm.api_key_secret
+        env.append(_secret_env(spec.llm.api_key_variable, key.name, key.key))
     if spec.storage.s3 is not None and spec.storage.s3.credentials_secret:
         for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             env.append(_secret_env(variable, spec.storage.s3.credentials_secret, variable))

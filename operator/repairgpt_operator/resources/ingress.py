@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import child_metadata, child_name
-from repairgpt_operator.spec import Instance
 
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 # What the public reaches through the Ingress, as (path, pathType). The operations endpoints

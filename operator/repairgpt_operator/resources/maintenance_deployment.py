@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import child_metadata, common_labels, selector_labels
 from repairgpt_operator.resources.deployment import (
     API_PORT,
@@ -11,7 +12,6 @@ from repairgpt_operator.resources.deployment import (
     restricted_container_security_context,
     restricted_pod_security_context,
 )
-from repairgpt_operator.spec import Instance
 
 # The maintenance page writes next to nothing (it is its DATA_DIR, and it takes no uploads).
 MAINTENANCE_TMP_SIZE_LIMIT = "64Mi"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.monitoring.dashboard import dashboard
 from repairgpt_operator.monitoring.discovery import MONITORING_GROUP_VERSION
 from repairgpt_operator.monitoring.rules import api_job, rule_groups
 from repairgpt_operator.ownership import child_metadata, selector_labels
-from repairgpt_operator.spec import Instance
 
 METRICS_PATH = "/metrics"
 METRICS_PORT = "http"
@@ -44,34 +44,34 @@ def _monitor_spec(instance: Instance) -> dict[str, Any]:
     }
 
 
-def build_service_monitor(instance: Instance) -> dict[str, Any]:
-    """Scrapes /metrics of the API through the Service `<instance>-api`."""
+def _prometheus_operator_object(
+    instance: Instance, kind: str, spec: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "apiVersion": MONITORING_GROUP_VERSION,
-        "kind": "ServiceMonitor",
+        "kind": kind,
         "metadata": _metadata(instance),
-        "spec": {**_monitor_spec(instance), "endpoints": [_endpoint(instance)]},
+        "spec": spec,
     }
+
+
+def build_service_monitor(instance: Instance) -> dict[str, Any]:
+    """Scrapes /metrics of the API through the Service `<instance>-api`."""
+    spec = {**_monitor_spec(instance), "endpoints": [_endpoint(instance)]}
+    return _prometheus_operator_object(instance, "ServiceMonitor", spec)
 
 
 def build_pod_monitor(instance: Instance) -> dict[str, Any]:
     """Scrapes /metrics of each API pod directly."""
-    return {
-        "apiVersion": MONITORING_GROUP_VERSION,
-        "kind": "PodMonitor",
-        "metadata": _metadata(instance),
-        "spec": {**_monitor_spec(instance), "podMetricsEndpoints": [_endpoint(instance)]},
-    }
+    spec = {**_monitor_spec(instance), "podMetricsEndpoints": [_endpoint(instance)]}
+    return _prometheus_operator_object(instance, "PodMonitor", spec)
 
 
 def build_prometheus_rule(instance: Instance) -> dict[str, Any]:
     """The alerting rules of the instance (`monitoring/rules.py`)."""
-    return {
-        "apiVersion": MONITORING_GROUP_VERSION,
-        "kind": "PrometheusRule",
-        "metadata": _metadata(instance),
-        "spec": {"groups": rule_groups(instance)},
-    }
+    return _prometheus_operator_object(
+        instance, "PrometheusRule", {"groups": rule_groups(instance)}
+    )
 
 
 def dashboard_file_name(instance: Instance) -> str:

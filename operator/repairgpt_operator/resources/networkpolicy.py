@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import INSTANCE_LABEL, NAME_LABEL, child_metadata
 from repairgpt_operator.resources.deployment import API_PORT
-from repairgpt_operator.spec import Instance
 
 DNS_PORT = 53
 POSTGRES_PORT = 5432

@@ -6,6 +6,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from repairgpt_contract import argv
+from repairgpt_operator.backup.spec import BackupS3
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec import API_VERSION
+from repairgpt_operator.instance.spec_fields import DatabaseSecretRef
 from repairgpt_operator.ownership import (
     APP_NAME,
     COMPONENT_LABEL,
@@ -18,14 +23,12 @@ from repairgpt_operator.resources.backup_cronjob import (
     BACKUP_CONTAINER,
     backup_command_for,
     job_container,
-    location_args,
 )
 from repairgpt_operator.resources.deployment import (
     job_scratch_volume,
     restricted_pod_security_context,
 )
-from repairgpt_operator.restore_spec import RESTORE_KIND, RepairGPTRestoreSpec
-from repairgpt_operator.spec import API_VERSION, BackupS3, DatabaseSecretRef, Instance
+from repairgpt_operator.restore.spec import RESTORE_KIND, RepairGPTRestoreSpec
 
 RESTORE_LABEL = "repairgpt.io/restore"
 RESTORE_CONTAINER = "restore"
@@ -33,8 +36,6 @@ FIND_CONTAINER = "find"
 # What a restore runs, in this order: find the backup (for `latest`), back up the target (for a
 # clean restore into the instance's own database), restore.
 RestoreStep = Literal["find", "backup", "restore"]
-# Read by `repairgpt backup restore` when --target-url is not given.
-RESTORE_TARGET_ENV = "RESTORE_TARGET_URL"
 # A restore is applied in one transaction and is safe to repeat, but a failure (a non-empty
 # target, a corrupted dump) repeats the same way: report it instead of retrying.
 BACKOFF_LIMIT = 0
@@ -78,33 +79,14 @@ def restore_command(restore: RestoreRequest, s3: BackupS3, key: str) -> list[str
     """`repairgpt backup restore KEY` into the database of RESTORE_TARGET_URL: the command reads
     the URL from its environment (set from the Secret by the kubelet), so it is neither in the
     Job's spec nor in the container's argv."""
-    command = [
-        "repairgpt",
-        "backup",
-        "restore",
-        key,
-        *location_args(s3),
-        "--progress-interval",
-        "30",
-        "--result-file",
-        "/dev/termination-log",
-    ]
-    if restore.spec.clean:
-        command.append("--clean")
-    return command
+    return argv.backup_restore_argv(
+        key, bucket=s3.bucket, prefix=s3.prefix, clean=restore.spec.clean
+    )
 
 
 def find_command(restore: RestoreRequest, s3: BackupS3) -> list[str]:
     """`repairgpt backup find` of the restore's backup (`latest` becomes a key)."""
-    return [
-        "repairgpt",
-        "backup",
-        "find",
-        restore.spec.backup,
-        *location_args(s3),
-        "--result-file",
-        "/dev/termination-log",
-    ]
+    return argv.backup_find_argv(restore.spec.backup, bucket=s3.bucket, prefix=s3.prefix)
 
 
 def _job(restore: RestoreRequest, step: RestoreStep, container: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +142,7 @@ def build_restore_job(
     container["env"].insert(
         0,
         {
-            "name": RESTORE_TARGET_ENV,
+            "name": argv.RESTORE_TARGET_ENV,
             "valueFrom": {"secretKeyRef": {"name": target.secret_name, "key": target.key}},
         },
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_contract import argv
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import child_metadata, common_labels
 from repairgpt_operator.resources.deployment import (
     job_scratch_volume,
     restricted_container_security_context,
     restricted_pod_security_context,
 )
-from repairgpt_operator.spec import Instance
 
 RETENTION_CONTAINER = "retention"
 # A run that has not started within this long after its slot waits for the next day's.
@@ -29,20 +30,12 @@ def retention_wanted(instance: Instance) -> bool:
 
 
 def retention_command(instance: Instance) -> list[str]:
-    """`repairgpt db prune-chats`, its JSON result also in the termination message."""
+    """`repairgpt db prune-chats`, its JSON result also in the termination message (read back
+    for status.retention, as the backup Jobs' results are)."""
     retention = instance.spec.retention
-    return [
-        "repairgpt",
-        "db",
-        "prune-chats",
-        "--older-than-days",
-        str(retention.chat_history_days),
-        "--batch-size",
-        str(retention.batch_size),
-        # Read back by the operator for status.retention (as the backup Jobs' results are).
-        "--result-file",
-        "/dev/termination-log",
-    ]
+    return argv.prune_chats_argv(
+        older_than_days=retention.chat_history_days, batch_size=retention.batch_size
+    )
 
 
 def retention_container(instance: Instance) -> dict[str, Any]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from repairgpt_operator.maintenance import serves_maintenance_page
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.maintenance.state import serves_maintenance_page
 from repairgpt_operator.ownership import Component, child_metadata, selector_labels
-from repairgpt_operator.spec import Instance
 
 SERVICE_PORT = 80
 

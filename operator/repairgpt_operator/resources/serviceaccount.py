@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.ownership import child_metadata
-from repairgpt_operator.spec import Instance
 
 
 def build_serviceaccount(instance: Instance) -> dict[str, Any]:

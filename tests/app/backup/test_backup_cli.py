@@ -358,7 +358,7 @@ def test_a_restore_that_fails_halfway_is_rolled_back_entirely(
 def test_registering_the_backup_commands_leaves_boto3_and_psycopg_unloaded() -> None:
     # Every `repairgpt` command registers these subcommands; only backups should pay for them.
     probe = (
-        "import sys, argparse; from repairgpt.backup.cli import add_backup_commands;"
+        "import sys, argparse; from repairgpt.backup.commands import add_backup_commands;"
         "add_backup_commands(argparse.ArgumentParser().add_subparsers());"
         "print(sorted({'boto3', 'botocore', 'psycopg'} & set(sys.modules)))"
     )

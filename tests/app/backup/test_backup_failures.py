@@ -7,16 +7,15 @@ import io
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from repairgpt.backup.dump import (
+from repairgpt.backup.errors import BackupError, ExitCode
+from repairgpt.backup.pg_tools import (
     check_dump_compatible,
     explain_dump_failure,
     parse_tool_version,
-    split_label,
-    table_label,
 )
-from repairgpt.backup.errors import BackupError, ExitCode
 from repairgpt.backup.progress import Progress
 from repairgpt.backup.s3 import MiB, S3Location, part_size_for, s3_failure
+from repairgpt.backup.snapshot import split_label, table_label
 
 LOCATION = S3Location(bucket="backups", prefix="db", endpoint_url="http://127.0.0.1:1")
 

@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from repairgpt.backup.inventory import (
+from repairgpt.backup.layout import dump_key, manifest_key
+from repairgpt.backup.manifest import build_manifest
+from repairgpt.backup.retention import plan_prune
+from repairgpt.backup.stored_backups import (
     BackupEntry,
     PendingUpload,
     StoredObject,
     group_objects,
     with_manifest,
 )
-from repairgpt.backup.layout import dump_key, manifest_key
-from repairgpt.backup.manifest import build_manifest
-from repairgpt.backup.retention import plan_prune
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 PREFIX = "db/"

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, func, insert, select, text
 
 from repairgpt.cli import main
 from repairgpt.core.config import normalize_database_url
-from repairgpt.core.db import build_engine, migrate
+from repairgpt.core.db import create_db_engine, migrate
 from repairgpt.models import ChatMessage, ChatSession
 from repairgpt.services.retention import count_prunable, prune_chat_history
 from tests.utils.chat_history import HistoryShape, seed_chat_history
@@ -69,7 +69,7 @@ def test_prune_of_120k_messages_deletes_old_history_without_holding_locks_for_a_
     postgres_url: str,
 ) -> None:
     url = normalize_database_url(postgres_url)
-    engine = build_engine(url)
+    engine = create_db_engine(url)
     migrate(engine)
     shape = HistoryShape()
     seed_chat_history(engine, shape)
@@ -126,7 +126,7 @@ def test_prune_chats_command_prints_and_writes_a_json_result(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    engine = build_engine(normalize_database_url(database_url))
+    engine = create_db_engine(normalize_database_url(database_url))
     migrate(engine)
     old = datetime.now(UTC) - timedelta(days=400)
     now = datetime.now(UTC)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.monitoring.dashboard import dashboard
 from repairgpt_operator.monitoring.rules import duration_seconds, rule_groups
-from repairgpt_operator.spec import Instance
 from tests.conftest import KubeCluster
 from tests.operator.e2e.backups import JOB_SECONDS, SMALL_API, create_bucket, wait_job_end
 from tests.operator.e2e.conftest import OperatorProcess, apply_manifest, secret_manifest

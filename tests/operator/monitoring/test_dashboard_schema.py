@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.monitoring.dashboard import dashboard
-from repairgpt_operator.spec import Instance
 from tests.operator.factories import make_instance
 
 # The documented top-level fields and their JSON types (`id` is null until Grafana saves it).

@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from repairgpt_operator import metrics
-from repairgpt_operator.backup import rpo_window
+from repairgpt_operator.backup.rpo import rpo_window
 from repairgpt_operator.monitoring.snapshot import instance_snapshot, status_snapshot
 from tests.operator.factories import make_instance
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.resources import desired_children, unwanted_children
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob, build_verify_cronjob
-from repairgpt_operator.spec import Instance
 from tests.operator.factories import make_instance
 
 BACKUP: dict[str, Any] = {

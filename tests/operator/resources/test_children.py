@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from repairgpt_operator.drift import needs_apply
+from repairgpt_operator.instance.drift import needs_apply
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION
 from repairgpt_operator.resources import desired_children, unwanted_children, with_applied_hash
 from tests.operator.factories import example_instance, make_instance

@@ -81,3 +81,23 @@ def test_the_rate_limit_of_the_spec_reaches_the_api() -> None:
         make_instance({"config": {"rateLimit": {"requests": 0, "windowSeconds": 10}}})
     )["data"]
     assert (data["RATE_LIMIT_REQUESTS"], data["RATE_LIMIT_WINDOW_SECONDS"]) == ("0", "10")
+
+
+def test_an_openai_compatible_model_keeps_the_apis_default_provider() -> None:
+    data = build_configmap(make_instance({"llm": {"baseURL": "http://llm.internal:8080/v1"}}))
+    assert data["data"]["OPENAI_BASE_URL"] == "http://llm.internal:8080/v1"
+    assert "LLM_PROVIDER" not in data["data"] and "ANTHROPIC_BASE_URL" not in data["data"]
+
+
+def test_claude_is_selected_with_its_own_base_url_variable() -> None:
+    spec = {
+        "llm": {
+            "provider": "anthropic",
+            "model": "claude-sonnet-4-5",
+            "baseURL": "https://a.example",
+        }
+    }
+    data = build_configmap(make_instance(spec))["data"]
+    assert (data["LLM_PROVIDER"], data["LLM_MODEL"]) == ("anthropic", "claude-sonnet-4-5")
+    assert data["ANTHROPIC_BASE_URL"] == "https://a.example"
+    assert "OPENAI_BASE_URL" not in data

@@ -164,3 +164,18 @@ def test_the_upload_volume_holds_many_uploads_and_follows_the_spec() -> None:
     assert default["tmp"]["emptyDir"]["sizeLimit"] == "256Mi"
     larger = build_deployment(make_instance({"storage": {"emptyDirSizeLimit": "5Gi"}}))
     assert _volumes(larger)["data"]["emptyDir"]["sizeLimit"] == "5Gi"
+
+
+def test_claudes_key_comes_from_the_instances_secret_under_its_own_name() -> None:
+    spec = {
+        "llm": {
+            "provider": "anthropic",
+            "apiKeySecret": {"name": "claude-api-key", "key": "api-key"},
+        }
+    }
+    env = _env(build_deployment(make_instance(spec)))
+    assert env["ANTHROPIC_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "claude-api-key",
+        "key": "api-key",
+    }
+    assert "OPENAI_API_KEY" not in env

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from repairgpt_operator.instance.model import InvalidSpec
 from repairgpt_operator.monitoring.rules import rule_groups
 from repairgpt_operator.ownership import INSTANCE_LABEL, owner_reference
 from repairgpt_operator.resources import desired_children, unwanted_children
@@ -19,7 +20,6 @@ from repairgpt_operator.resources.monitoring import (
 )
 from repairgpt_operator.resources.networkpolicy import build_networkpolicy
 from repairgpt_operator.resources.service import build_service
-from repairgpt_operator.spec import InvalidSpec
 from tests.operator.factories import make_instance
 
 ON = {"monitoring": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}}}

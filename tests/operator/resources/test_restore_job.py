@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repairgpt_operator.backup.spec import BackupS3
+from repairgpt_operator.instance.spec_fields import DatabaseSecretRef
 from repairgpt_operator.resources.restore_job import (
     RestoreRequest,
     build_find_job,
@@ -12,8 +14,7 @@ from repairgpt_operator.resources.restore_job import (
     build_safety_backup_job,
     restore_job_name,
 )
-from repairgpt_operator.restore_spec import RepairGPTRestoreSpec
-from repairgpt_operator.spec import BackupS3, DatabaseSecretRef
+from repairgpt_operator.restore.spec import RepairGPTRestoreSpec
 from tests.operator.factories import make_instance
 
 

@@ -12,7 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Path, Response, UploadFile, status
 
 from repairgpt.api.deps import AdminDep, ContextDep, SessionDep
+from repairgpt.api.marks import Mark, mark
 from repairgpt.api.problems import ProblemError
+from repairgpt.api.routes.guides import GuideId, commit_guide_change, existing_guide
 from repairgpt.api.routes.uploads import ACCEPTED, read_image, store_image
 from repairgpt.models import new_public_id
 from repairgpt.schemas import (
@@ -22,14 +24,13 @@ from repairgpt.schemas import (
     MAX_STEP_IMAGES,
     GuideStepPublic,
 )
-from repairgpt.services.guides import add_step_image, get_guide, step_at
+from repairgpt.services.guides import add_step_image, step_at
 from repairgpt.services.storage import content_type_of_extension, guide_image_key
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["guides"])
 
-GuideId = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 StepPosition = Annotated[int, Path(ge=1, le=MAX_DB_INT)]
 ImageName = Annotated[str, Path(pattern=f"^{GUIDE_IMAGE_NAME}$", max_length=40)]
 # Guide images never change under a name: browsers and the CDN may keep them for a year.
@@ -48,6 +49,7 @@ CACHE_FOREVER = "public, max-age=31536000, immutable"
         f"`images` (at most {MAX_STEP_IMAGES})."
     ),
 )
+@mark(Mark.UPLOAD)
 def create_step_image(
     context: ContextDep,
     session: SessionDep,
@@ -55,9 +57,7 @@ def create_step_image(
     position: StepPosition,
     file: Annotated[UploadFile, File(description="The image file.")],
 ) -> GuideStepPublic:
-    guide = get_guide(session=session, guide_id=guide_id)
-    if guide is None:
-        raise ProblemError(404, f"Guide {guide_id} does not exist.", slug="not-found")
+    guide = existing_guide(session, guide_id)
     step = step_at(guide, position)
     if step is None:
         raise ProblemError(404, f"Guide {guide_id} has no step {position}.", slug="not-found")
@@ -71,8 +71,7 @@ def create_step_image(
     store_image(context, guide_image_key(name, prefix=prefix), data, image)
     add_step_image(session=session, guide=guide, step=step, url=GUIDE_IMAGES_PATH + name)
     public = GuideStepPublic.model_validate(step)
-    session.commit()
-    context.catalog.rebuild()
+    commit_guide_change(context, session)
     return public
 
 

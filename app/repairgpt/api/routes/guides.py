@@ -6,10 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from repairgpt.api.context import AppContext
 from repairgpt.api.deps import AdminDep, ContextDep, ReadSessionDep, SessionDep
+from repairgpt.api.marks import Mark, mark
 from repairgpt.api.problems import ProblemError
+from repairgpt.models import RepairGuide
 from repairgpt.schemas import (
     MAX_DB_INT,
     Difficulty,
@@ -59,6 +63,7 @@ def _hit(hit: SearchHit) -> GuideHit:
     summary="Search guides",
     description="Ranked by relevance to `q` (English or Japanese); an empty `q` lists by title.",
 )
+@mark(Mark.CACHED_SEARCH)
 async def search_guides(
     request: Request,
     context: ContextDep,
@@ -86,16 +91,27 @@ async def search_guides(
     return Response(encoded, media_type="application/json", headers={"X-Cache": "miss"})
 
 
-def _not_found(guide_id: int) -> ProblemError:
-    return ProblemError(404, f"Guide {guide_id} does not exist.", slug="not-found")
+def existing_guide(session: Session, guide_id: int) -> RepairGuide:
+    """The guide, else a 404 problem."""
+    guide = get_guide(session=session, guide_id=guide_id)
+    if guide is None:
+        raise ProblemError(404, f"Guide {guide_id} does not exist.", slug="not-found")
+    return guide
+
+
+def commit_guide_change(context: AppContext, session: Session) -> None:
+    """Commit a change to the guides, then rebuild the search catalog so that it shows."""
+    session.commit()
+    context.catalog.rebuild()
+
+
+def _unknown_device(device_id: int | None) -> ProblemError:
+    return ProblemError(422, f"Device {device_id} does not exist.", slug="unknown-device")
 
 
 @router.get("/{guide_id}", response_model=GuidePublic, summary="One guide with its steps")
 def read_guide(session: ReadSessionDep, guide_id: GuideId) -> GuidePublic:
-    guide = get_guide(session=session, guide_id=guide_id)
-    if guide is None:
-        raise _not_found(guide_id)
-    return GuidePublic.model_validate(guide)
+    return GuidePublic.model_validate(existing_guide(session, guide_id))
 
 
 @router.post(
@@ -109,9 +125,7 @@ def create(context: ContextDep, session: SessionDep, guide_in: GuideCreate) -> G
     try:
         guide = create_guide(session=session, guide_in=guide_in)
     except DeviceNotFound:
-        raise ProblemError(
-            422, f"Device {guide_in.device_id} does not exist.", slug="unknown-device"
-        ) from None
+        raise _unknown_device(guide_in.device_id) from None
     except IntegrityError:
         session.rollback()
         raise ProblemError(
@@ -121,8 +135,7 @@ def create(context: ContextDep, session: SessionDep, guide_in: GuideCreate) -> G
             slug="duplicate-guide",
         ) from None
     public = GuidePublic.model_validate(guide)
-    session.commit()
-    context.catalog.rebuild()
+    commit_guide_change(context, session)
     return public
 
 
@@ -135,18 +148,13 @@ def create(context: ContextDep, session: SessionDep, guide_in: GuideCreate) -> G
 def update(
     context: ContextDep, session: SessionDep, guide_id: GuideId, guide_in: GuideUpdate
 ) -> GuidePublic:
-    guide = get_guide(session=session, guide_id=guide_id)
-    if guide is None:
-        raise _not_found(guide_id)
+    guide = existing_guide(session, guide_id)
     try:
         guide = update_guide(session=session, guide=guide, guide_in=guide_in)
     except DeviceNotFound:
-        raise ProblemError(
-            422, f"Device {guide_in.device_id} does not exist.", slug="unknown-device"
-        ) from None
+        raise _unknown_device(guide_in.device_id) from None
     public = GuidePublic.model_validate(guide)
-    session.commit()
-    context.catalog.rebuild()
+    commit_guide_change(context, session)
     return public
 
 
@@ -157,10 +165,6 @@ def update(
     summary="Delete a guide (X-API-Key)",
 )
 def delete(context: ContextDep, session: SessionDep, guide_id: GuideId) -> Response:
-    guide = get_guide(session=session, guide_id=guide_id)
-    if guide is None:
-        raise _not_found(guide_id)
-    delete_guide(session=session, guide=guide)
-    session.commit()
-    context.catalog.rebuild()
+    delete_guide(session=session, guide=existing_guide(session, guide_id))
+    commit_guide_change(context, session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,6 +9,7 @@ from starlette.datastructures import Headers
 
 from repairgpt.api.context import AppContext
 from repairgpt.api.deps import ContextDep
+from repairgpt.api.marks import Mark, mark
 from repairgpt.api.problems import problem_response
 from repairgpt.core.db import current_revision
 from repairgpt.schemas import HealthStatus, ReadyStatus
@@ -17,15 +18,16 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health", response_model=HealthStatus, summary="Liveness: the process serves HTTP")
+@mark(Mark.ALWAYS_OPEN, Mark.QUIET)
 async def health() -> HealthStatus:
     return HealthStatus()
 
 
 def _database_checks(context: AppContext) -> dict[str, str]:
     try:
-        with context.engine.connect() as connection:
+        with context.db_engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        revision = current_revision(context.engine)
+        revision = current_revision(context.db_engine)
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
         return {"database": f"unreachable ({type(exc).__name__})", "migrations": "unknown"}
     migrated = revision is not None and revision == context.head_revision
@@ -54,6 +56,7 @@ def came_through_proxy(headers: Headers) -> bool:
     "proxy (X-Forwarded-For or Forwarded) gets the status alone.",
     responses={503: {"description": "Not ready", "content": {"application/problem+json": {}}}},
 )
+@mark(Mark.QUIET)
 async def ready(request: Request, context: ContextDep) -> Response:
     # Threads of its own: busy request threads must not make the pod look unready.
     checks = await to_thread.run_sync(_database_checks, context, limiter=context.probe_limiter)
@@ -90,5 +93,6 @@ def _ready_response(body: ReadyStatus, detailed: bool) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
+@mark(Mark.ALWAYS_OPEN, Mark.QUIET)
 async def metrics(context: ContextDep) -> Response:
     return Response(context.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 
 from repairgpt.api.context import AppContext
 from repairgpt.api.deps import BearerTokenDep, ContextDep, ReadSessionDep, SessionDep
-from repairgpt.api.problems import ProblemError
+from repairgpt.api.marks import Mark, mark
+from repairgpt.api.problems import ProblemError, bearer_token_refused
 from repairgpt.models import Upload, new_public_id
 from repairgpt.schemas import UploadPublic
-from repairgpt.services import chat as chat_service
+from repairgpt.services import chat_sessions
 from repairgpt.services.storage import ImageType, sniff_image_type, upload_key
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def store_image(context: AppContext, key: str, data: bytes, image: ImageType) ->
     summary="Upload a photo of the broken device",
     description=f"Images only ({ACCEPTED}); the type is read from the file's bytes.",
 )
+@mark(Mark.UPLOAD)
 def create_upload(
     context: ContextDep,
     session: SessionDep,
@@ -77,8 +79,8 @@ def create_upload(
     data, image = read_image(file, limit=context.settings.upload_max_bytes)
     if session_id is not None:
         try:
-            chat_service.authenticate(session=session, session_id=session_id, token=token)
-        except (chat_service.SessionNotFound, chat_service.BadToken):
+            chat_sessions.authenticate(session=session, session_id=session_id, token=token)
+        except (chat_sessions.SessionNotFound, chat_sessions.BadToken):
             raise _needs_token("Attaching to a chat session") from None
     upload_id = new_public_id()
     prefix = context.settings.s3_prefix if context.image_store.kind == "s3" else ""
@@ -101,12 +103,7 @@ def create_upload(
 
 
 def _needs_token(action: str) -> ProblemError:
-    return ProblemError(
-        401,
-        f"{action} needs that session's bearer token.",
-        slug="invalid-token",
-        headers={"WWW-Authenticate": 'Bearer realm="repairgpt"'},
-    )
+    return bearer_token_refused(f"{action} needs that session's bearer token.")
 
 
 def _find(session: Session, upload_id: str, token: str | None) -> Upload:
@@ -116,8 +113,8 @@ def _find(session: Session, upload_id: str, token: str | None) -> Upload:
         raise ProblemError(404, f"Upload {upload_id} does not exist.", slug="not-found")
     if upload.session_id is not None:
         try:
-            chat_service.authenticate(session=session, session_id=upload.session_id, token=token)
-        except (chat_service.SessionNotFound, chat_service.BadToken):
+            chat_sessions.authenticate(session=session, session_id=upload.session_id, token=token)
+        except (chat_sessions.SessionNotFound, chat_sessions.BadToken):
             raise _needs_token("Reading an upload of a chat session") from None
     return upload
 

@@ -20,7 +20,7 @@ def _timestamp(name: str, *, nullable: bool = False) -> sa.Column[object]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def upgrade() -> None:
+def _create_devices() -> None:
     op.create_table(
         "devices",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -34,6 +34,9 @@ def upgrade() -> None:
         _timestamp("updated_at"),
         sa.UniqueConstraint("slug", name="uq_devices_slug"),
     )
+
+
+def _create_guides() -> None:
     op.create_table(
         "repair_guides",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -80,6 +83,9 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.UniqueConstraint("guide_id", "position", name="uq_guide_steps_position"),
     )
+
+
+def _create_chat() -> None:
     op.create_table(
         "chat_sessions",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -112,6 +118,9 @@ def upgrade() -> None:
         ["session_id", sa.text("created_at DESC")],
     )
     op.create_index("ix_chat_messages_created_at", "chat_messages", ["created_at"])
+
+
+def _create_uploads() -> None:
     op.create_table(
         "uploads",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -129,6 +138,13 @@ def upgrade() -> None:
         _timestamp("created_at"),
     )
     op.create_index("ix_uploads_session_id", "uploads", ["session_id"])
+
+
+def upgrade() -> None:
+    _create_devices()
+    _create_guides()
+    _create_chat()
+    _create_uploads()
 
 
 def downgrade() -> None:

@@ -1,18 +1,12 @@
 // Renders answer text (a small Markdown subset) as DOM nodes built from text only: nothing a
 // guide or a model writes can become markup.
+import { el } from "./dom.js";
 import { t } from "./i18n.js";
 
 const SAFETY = /safety|warning|danger|caution|安全|注意|危険|警告/i;
 const HEADING = /^\*\*([^*]+)\*\*:?$/;
 const BULLET = /^[-*•]\s+(.*)$/;
 const NUMBERED = /^(\d+)[.)]\s+(.*)$/;
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 /** Inline text: **bold** and [n] references (links to the nth cited guide). */
 function appendInline(parent, text, citations) {

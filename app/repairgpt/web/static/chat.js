@@ -1,17 +1,11 @@
 // The conversation: a session kept in sessionStorage, streamed answers, history and photos.
 import { ApiError, fetchBlob, request, streamAnswer } from "./api.js";
 import { renderAnswer, renderCitations } from "./answer.js";
+import { el } from "./dom.js";
 import { formatDate, t } from "./i18n.js";
 
 const SESSION_KEY = "repairgpt.session";
 const PHOTOS_KEY = "repairgpt.photos";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function load(key, fallback) {
   try {

@@ -1,13 +1,7 @@
 // Guide pages (#/guides/ID) and guide search (#/search?q=...), rendered from text only.
 import { ApiError, request } from "./api.js";
+import { el } from "./dom.js";
 import { formatDate, formatMinutes, t, tCount } from "./i18n.js";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 function fact(list, label, value) {
   if (value === null || value === undefined || value === "") return;

@@ -1,0 +1,224 @@
+"""The guide index: filters, BM25F ranking boosted by the question's language and device, snippets.
+
+The index does not touch the database, which keeps ranking identical on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from repairgpt.services.retrieval.analysis import (
+    analyse,
+    detect_language,
+    normalise,
+    query_terms,
+    slug,
+)
+from repairgpt.services.retrieval.bm25f import Bm25f, doc_fields
+from repairgpt.services.retrieval.documents import GuideDoc, SearchHit
+
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s*|\n+")
+_SAME_LANGUAGE_BOOST = 1.1
+# Users name their device; a guide for another device should rarely outrank one for theirs.
+_DEVICE_BOOST = 1.0
+# Within the device name, the model number (13 in iPhone 13, 551 in Roomba 551) is what tells
+# two devices of one family apart.
+_MODEL_NUMBER_WEIGHT = 2.0
+
+
+def _has_digit(term: str) -> bool:
+    return any(c.isdigit() for c in term)
+
+
+def _sentences(doc: GuideDoc) -> list[str]:
+    pieces = [doc.summary, *(text for _, text in doc.steps)]
+    sentences: list[str] = []
+    for piece in pieces:
+        sentences.extend(s.strip() for s in _SENTENCE_SPLIT.split(piece) if s and s.strip())
+    return sentences
+
+
+@dataclass
+class _DocEntry:
+    doc: GuideDoc
+    device_keys: tuple[str, ...]
+    device_terms: frozenset[str]
+    title_key: str
+    sentences: list[tuple[str, frozenset[str]]] | None = None
+
+
+@dataclass
+class GuideIndex:
+    """A ranked index of guides, rebuilt whenever the guides change."""
+
+    _entries: list[_DocEntry] = field(default_factory=list)
+    _bm25f: Bm25f = field(default_factory=Bm25f)
+    _device_postings: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _languages: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, docs: Iterable[GuideDoc]) -> GuideIndex:
+        entries: list[_DocEntry] = []
+        field_counts: list[dict[str, Counter[str]]] = []
+        for doc in docs:
+            counts = {name: Counter(analyse(text)) for name, text in doc_fields(doc).items()}
+            field_counts.append(counts)
+            keys = (doc.device_name, slug(doc.device_name), *doc.device_aliases)
+            entries.append(
+                _DocEntry(
+                    doc=doc,
+                    device_keys=tuple(normalise(k) for k in keys if k),
+                    device_terms=frozenset(counts["device"]),
+                    title_key=normalise(doc.title),
+                )
+            )
+        device_postings: dict[str, list[int]] = defaultdict(list)
+        for index, entry in enumerate(entries):
+            for term in entry.device_terms:
+                device_postings[term].append(index)
+        return cls(
+            _entries=entries,
+            _bm25f=Bm25f.build(field_counts),
+            _device_postings={term: tuple(docs) for term, docs in device_postings.items()},
+            _languages=tuple(entry.doc.language for entry in entries),
+        )
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        language: str | None = None,
+        device: str | None = None,
+        difficulty: str | None = None,
+        snippets: bool = True,
+    ) -> list[SearchHit]:
+        """Guides ranked by relevance to the query; an empty query lists guides by title.
+
+        With `snippets=False` each hit's snippet is the guide's summary: callers that never show
+        snippets (the answer engines) skip choosing the best-matching sentence.
+        """
+        if limit <= 0:
+            return []
+        allowed = self._filter(language=language, device=device, difficulty=difficulty)
+        if not query.strip():
+            return self._by_title(allowed, limit)
+        terms = query_terms(query)
+        if not terms:
+            # Only stop words ("how do I do it?"): nothing to rank, and a listing by title
+            # would look like an answer to the question.
+            return []
+        scores, covered, coverage_total = self._bm25f.score(terms)
+        ranked = self._boosted(scores, terms, allowed, detect_language(query))
+        # Ties go to the guide indexed first, so equal scores rank the same way every time.
+        best = heapq.nsmallest(limit, ranked, key=lambda item: (-item[0], item[1]))
+        return [
+            SearchHit(
+                guide=self._entries[i].doc,
+                score=round(score, 4),
+                snippet=(
+                    self._snippet(self._entries[i], terms)
+                    if snippets
+                    else self._entries[i].doc.summary
+                ),
+                coverage=round(covered[i] / coverage_total, 3) if coverage_total else 0.0,
+            )
+            for score, i in best
+        ]
+
+    def _by_title(self, allowed: Collection[int] | None, limit: int) -> list[SearchHit]:
+        candidates = range(len(self._entries)) if allowed is None else allowed
+        ordered = sorted(candidates, key=lambda i: (self._entries[i].title_key, i))
+        return [
+            SearchHit(self._entries[i].doc, 0.0, self._entries[i].doc.summary)
+            for i in ordered[:limit]
+        ]
+
+    def _boosted(
+        self,
+        scores: dict[int, float],
+        terms: dict[str, float],
+        allowed: Collection[int] | None,
+        query_language: str,
+    ) -> list[tuple[float, int]]:
+        """(score, index) of the allowed guides, raised for the question's language and device."""
+        device_matched, device_total = self._device_matches(terms)
+        languages = self._languages
+        ranked: list[tuple[float, int]] = []
+        for doc_index, score in scores.items():
+            if allowed is not None and doc_index not in allowed:
+                continue
+            if languages[doc_index] == query_language:
+                score *= _SAME_LANGUAGE_BOOST
+            if device_total:
+                score *= 1.0 + _DEVICE_BOOST * device_matched.get(doc_index, 0.0) / device_total
+            ranked.append((score, doc_index))
+        return ranked
+
+    def _device_matches(self, terms: dict[str, float]) -> tuple[dict[int, float], float]:
+        """How much of the question's device-name weight each guide's device holds, and the
+        total weight of the question's terms that name some device."""
+        idf = self._bm25f.idf
+        device_matched: dict[int, float] = defaultdict(float)
+        device_total = 0.0
+        for term, weight in terms.items():
+            holders = self._device_postings.get(term)
+            if holders:
+                boost = _MODEL_NUMBER_WEIGHT if _has_digit(term) else 1.0
+                device_weight = weight * idf[term] * boost
+                device_total += device_weight
+                for doc_index in holders:
+                    device_matched[doc_index] += device_weight
+        return device_matched, device_total
+
+    def _filter(
+        self, *, language: str | None, device: str | None, difficulty: str | None
+    ) -> set[int] | None:
+        """Indexes of guides that pass the filters, or None when there is no filter."""
+        if not (language or device or difficulty):
+            return None
+        wanted_device = normalise(device).strip() if device else ""
+        wanted_slug = slug(device) if device else ""
+        allowed: set[int] = set()
+        for index, entry in enumerate(self._entries):
+            doc = entry.doc
+            if language and doc.language != language:
+                continue
+            if difficulty and (doc.difficulty or "") != difficulty:
+                continue
+            if wanted_device and not any(
+                wanted_device in key or (wanted_slug and wanted_slug in key)
+                for key in entry.device_keys
+            ):
+                continue
+            allowed.add(index)
+        return allowed
+
+    def _snippet(self, entry: _DocEntry, terms: dict[str, float]) -> str:
+        """The summary or step sentence that shares the most query weight with the question."""
+        if entry.sentences is None:
+            entry.sentences = [
+                (sentence, frozenset(analyse(sentence))) for sentence in _sentences(entry.doc)
+            ]
+        idf = self._bm25f.idf
+        best, best_score = entry.doc.summary, 0.0
+        for sentence, sentence_terms in entry.sentences:
+            score = sum(
+                weight * idf.get(term, 0.0)
+                for term, weight in terms.items()
+                if term in sentence_terms
+            )
+            if score > best_score:
+                best, best_score = sentence, score
+        return best if len(best) <= 240 else best[:237].rstrip() + "..."
+
+    def all_docs(self) -> Sequence[GuideDoc]:
+        """Every indexed guide in build order."""
+        return [entry.doc for entry in self._entries]

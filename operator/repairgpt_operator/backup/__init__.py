@@ -1,0 +1,1 @@
+"""Database backups: scheduled and on-demand Jobs, their outcome in the status, verification."""

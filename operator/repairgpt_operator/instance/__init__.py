@@ -1,0 +1,1 @@
+"""The RepairGPTInstance: its models, its registry and its reconciliation."""

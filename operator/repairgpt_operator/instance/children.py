@@ -1,0 +1,170 @@
+"""Applies the wanted children of an instance, deletes switched-off ones, restores drifted ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from repairgpt_operator.instance.drift import applies_field, needs_apply
+from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.kube import ApiError, Kube
+from repairgpt_operator.maintenance.advance import restore_replicas_after_maintenance
+from repairgpt_operator.monitoring.discovery import (
+    MONITORING_GROUP,
+    MONITORING_GROUP_VERSION,
+    forget_monitoring_kinds,
+    missing_monitoring_kinds,
+)
+from repairgpt_operator.ownership import (
+    FIELD_MANAGER,
+    REPLICAS_HANDOFF_MANAGER,
+    child_name,
+)
+from repairgpt_operator.resources import (
+    API_CHILD_KINDS,
+    ChildRef,
+    child_kind,
+    desired_children,
+    unwanted_children,
+)
+
+
+def describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['kind']}/{manifest['metadata']['name']}"
+
+
+def describe_ref(ref: ChildRef) -> str:
+    return f"{ref.kind}/{ref.name}"
+
+
+def hand_over_replicas(
+    kube: Kube, manifest: Mapping[str, Any], live: Mapping[str, Any] | None
+) -> None:
+    """Keep the replica count when the operator stops setting it (autoscaling switched on).
+
+    The operator applied `replicas` until now; an apply without it would make the API server
+    drop the field (back to 1 pod) until the HPA scales up again. Applying the same value under a
+    second manager first makes that manager co-own it, so the count survives the apply; the
+    HPA's first scaling then takes the field over (an update moves ownership).
+    """
+    if manifest["kind"] != "Deployment" or "replicas" in manifest["spec"] or live is None:
+        return
+    if not applies_field(dict(live), FIELD_MANAGER, ("spec", "replicas")):
+        return
+    replicas = (live.get("spec") or {}).get("replicas")
+    if replicas is None:
+        return
+    metadata = manifest["metadata"]
+    kube.apply(
+        {
+            "apiVersion": manifest["apiVersion"],
+            "kind": manifest["kind"],
+            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "spec": {"replicas": replicas},
+        },
+        field_manager=REPLICAS_HANDOFF_MANAGER,
+    )
+
+
+def missing_kinds_of_cluster(
+    kube: Kube, instance: Instance, outcome: Outcome
+) -> frozenset[tuple[str, str]]:
+    """The prometheus-operator kinds the cluster lacks (discovery, cached): not applied while
+    missing, and not read to find something to delete either."""
+    try:
+        missing = missing_monitoring_kinds(kube)
+    except ApiError as error:
+        if not instance.spec.monitoring.enabled:
+            # Nothing to create: look for leftovers to delete as if every kind were served.
+            missing = frozenset()
+        else:
+            message = f"discovery: {error.message}"
+            outcome.errors.append(ApiError(error.status, error.reason, message))
+            missing = frozenset(
+                (k.api_version, k.kind) for k in API_CHILD_KINDS if k.group == MONITORING_GROUP
+            )
+    outcome.monitoring_missing = missing
+    return missing
+
+
+def sync_children(
+    kube: Kube,
+    instance: Instance,
+    *,
+    compare: bool,
+    live: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
+    outcome: Outcome,
+) -> dict[str, Any] | None:
+    """Apply every wanted child and delete switched-off ones; return the API Deployment.
+
+    With compare=False every child is applied blindly (create and spec updates, where a change
+    is expected); with compare=True a child is written only when it differs from the live object
+    (`live` may supply objects already in hand, keyed by (kind, name)).
+    """
+    deployment: dict[str, Any] | None = None
+    api_name = child_name(instance, "api")
+    missing = missing_kinds_of_cluster(kube, instance, outcome)
+    for manifest in desired_children(instance, missing):
+        name = manifest["metadata"]["name"]
+        is_api_deployment = manifest["kind"] == "Deployment" and name == api_name
+        current: dict[str, Any] | None = None
+        try:
+            if compare:
+                key = (manifest["kind"], name)
+                if live is not None and key in live:
+                    current = live[key]
+                else:
+                    current = kube.get(
+                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
+                    )
+            if is_api_deployment and "replicas" not in manifest["spec"]:
+                if current is None and not compare:
+                    current = kube.get(
+                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
+                    )
+                restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
+                if restored is not None:
+                    current = restored
+                    outcome.applied.append(f"{describe(manifest)} (replicas restored)")
+                else:
+                    hand_over_replicas(kube, manifest, current)
+            if not compare or needs_apply(manifest, current):
+                current = kube.apply(manifest)
+                outcome.applied.append(describe(manifest))
+        except ApiError as error:
+            if error.status == 404 and manifest["apiVersion"] == MONITORING_GROUP_VERSION:
+                # The CRD went away since discovery was last asked: ask again next time.
+                forget_monitoring_kinds(kube)
+            outcome.errors.append(error.about(describe(manifest)))
+        if is_api_deployment:
+            deployment = current
+    delete_unwanted(kube, instance, missing, outcome)
+    return deployment
+
+
+def delete_unwanted(
+    kube: Kube, instance: Instance, missing: frozenset[tuple[str, str]], outcome: Outcome
+) -> None:
+    """Delete the children that the spec switched off (those that exist)."""
+    for ref in unwanted_children(instance, missing):
+        try:
+            # Read first: a DELETE of nothing would still be a write request.
+            if kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None:
+                continue
+            if kube.delete(ref.api_version, ref.kind, ref.namespace, ref.name):
+                outcome.deleted.append(describe_ref(ref))
+        except ApiError as error:
+            outcome.errors.append(error.about(describe_ref(ref)))
+
+
+def desired_child(instance: Instance, kind: str, name: str) -> dict[str, Any] | None:
+    for manifest in desired_children(instance):
+        if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
+            return manifest
+    return None
+
+
+def is_managed_kind(api_version: str, kind: str) -> bool:
+    """Whether the operator manages objects of this kind."""
+    return child_kind(api_version, kind) is not None

@@ -1,0 +1,180 @@
+"""Brings the children and the status of one RepairGPTInstance in line with its spec.
+
+The decisions are pure (builders, drift, status); this module only sequences them around the
+calls of `kube.Kube`, and reports what it did so that handlers can emit events and metrics.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from repairgpt_operator.backup.observe import observe_backup
+from repairgpt_operator.instance.children import (
+    describe,
+    desired_child,
+    hand_over_replicas,
+    sync_children,
+)
+from repairgpt_operator.instance.drift import needs_apply
+from repairgpt_operator.instance.model import Instance, InvalidSpec
+from repairgpt_operator.instance.observed import (
+    invalid_spec_status,
+    status_patch,
+)
+from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.instance.registry import InstanceRegistry
+from repairgpt_operator.instance.status_record import write_status
+from repairgpt_operator.instance.status_writer import write_status as write_status_patch
+from repairgpt_operator.kube import ApiError, Kube
+from repairgpt_operator.maintenance.advance import advance_maintenance
+from repairgpt_operator.metrics import (
+    INSTANCES,
+)
+from repairgpt_operator.monitoring.snapshot import status_snapshot
+from repairgpt_operator.restore.hold import lift_stale_restore_hold
+from repairgpt_operator.retention.observe import observe_retention
+from repairgpt_operator.rollout.reconcile import advance_rollout
+from repairgpt_operator.timestamps import now_rfc3339
+
+log = logging.getLogger(__name__)
+
+
+def _record_invalid_spec(kube: Kube, body: Mapping[str, Any], message: str) -> bool:
+    """Say in the status why the spec is refused; whether that wrote anything."""
+    metadata = body.get("metadata") or {}
+    namespace, name = str(metadata["namespace"]), str(metadata["name"])
+
+    def changes(current: Mapping[str, Any]) -> dict[str, Any]:
+        previous = copy.deepcopy(dict(current.get("status") or {}))
+        generation = int((current.get("metadata") or {}).get("generation") or 0)
+        computed = invalid_spec_status(
+            previous, generation=generation, message=message, now=now_rfc3339()
+        )
+        INSTANCES.record(namespace, name, status_snapshot(previous | computed))
+        return status_patch(previous, computed)
+
+    written = write_status_patch(kube, namespace, name, body, changes)
+    return written is not None and bool(written.patch)
+
+
+def reconcile_instance(
+    kube: Kube,
+    body: Mapping[str, Any],
+    *,
+    compare: bool,
+    registry: InstanceRegistry | None = None,
+) -> Outcome:
+    """Reconcile one instance body (as the API returned it): children first, then status."""
+    started = time.monotonic()
+    outcome = Outcome()
+    try:
+        instance = Instance.from_body(body)
+    except InvalidSpec as error:
+        outcome.invalid_spec = str(error)
+        outcome.status_written = _record_invalid_spec(kube, body, str(error))
+        outcome.duration_seconds = time.monotonic() - started
+        return outcome
+    try:
+        instance = lift_stale_restore_hold(kube, instance)
+        instance, body = advance_maintenance(kube, instance, body)
+        instance, body = advance_rollout(kube, instance, body, now=now_rfc3339())
+    except ApiError as error:
+        outcome.instance = instance
+        outcome.errors.append(error)
+        outcome.duration_seconds = time.monotonic() - started
+        return outcome
+    outcome.instance = instance
+    deployment = sync_children(kube, instance, compare=compare, outcome=outcome)
+    backup = observe_backup(kube, instance, body, outcome)
+    outcome.retention = observe_retention(kube, instance, outcome)
+    try:
+        write_status(kube, instance, body, deployment, outcome, registry=registry, backup=backup)
+    except ApiError as error:
+        outcome.errors.append(error)
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def _parse(body: Mapping[str, Any]) -> tuple[Outcome, Instance | None]:
+    """A fresh outcome, with the instance parsed from `body` (None: its spec is invalid)."""
+    try:
+        instance = Instance.from_body(body)
+    except InvalidSpec:
+        return Outcome(), None
+    return Outcome(instance=instance), instance
+
+
+def reconcile_child(
+    kube: Kube,
+    instance_body: Mapping[str, Any],
+    child: Mapping[str, Any] | None,
+    *,
+    kind: str,
+    name: str,
+) -> Outcome:
+    """React to an event about one child: restore it if it drifted or vanished.
+
+    `instance_body` may be a remembered copy; before writing, the instance is read again, so a
+    stale copy can never roll a child back to an older spec.
+    """
+    started = time.monotonic()
+    outcome, instance = _parse(instance_body)
+    if instance is None:
+        return outcome
+    manifest = desired_child(instance, kind, name)
+    current: dict[str, Any] | None = dict(child) if child is not None else None
+    try:
+        if manifest is not None and needs_apply(manifest, current):
+            fresh = kube.get_instance(instance.namespace, instance.name)
+            if fresh is None or (fresh.get("metadata") or {}).get("uid") != instance.uid:
+                return outcome
+            if (fresh.get("metadata") or {}).get("deletionTimestamp"):
+                return outcome
+            instance_body = fresh
+            instance = Instance.from_body(fresh)
+            outcome.instance = instance
+            manifest = desired_child(instance, kind, name)
+            if manifest is not None and needs_apply(manifest, current):
+                hand_over_replicas(kube, manifest, current)
+                current = kube.apply(manifest)
+                outcome.applied.append(describe(manifest))
+    except InvalidSpec:
+        return outcome
+    except ApiError as error:
+        label = f"{kind}/{name}"
+        outcome.errors.append(error.about(label))
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def refresh_status(
+    kube: Kube,
+    instance_body: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    *,
+    registry: InstanceRegistry | None = None,
+) -> Outcome:
+    """Bring replicas, readiness and phase in the status up to date with the API Deployment,
+    leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone."""
+    started = time.monotonic()
+    outcome, instance = _parse(instance_body)
+    if instance is None:
+        return outcome
+    try:
+        write_status(
+            kube,
+            instance,
+            instance_body,
+            deployment,
+            outcome,
+            children_synced=False,
+            registry=registry,
+        )
+    except ApiError as error:
+        outcome.errors.append(error)
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome

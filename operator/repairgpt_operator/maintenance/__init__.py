@@ -1,0 +1,1 @@
+"""Maintenance mode: the phase machine and the pass that moves an instance through it."""

@@ -1,0 +1,1 @@
+"""The RepairGPTRestore resource: its models, the plan of each step and the pass that drives it."""

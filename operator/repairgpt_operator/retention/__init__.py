@@ -1,0 +1,1 @@
+"""Chat history retention: the outcome of the retention Jobs in the status."""

@@ -1,0 +1,1 @@
+"""API rollouts: image health and rollback, backups before an upgrade, restarts on request."""
