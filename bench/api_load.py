@@ -419,7 +419,20 @@ def main() -> int:
     parser.add_argument(
         "--log-level", default="INFO", help="API log level (INFO logs every request)"
     )
+    parser.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="hybrid search beside BM25F alone, with a local embeddings server, and the import "
+        "speed of the MyFixit guides and their vectors (bench/hybrid_search_load.py)",
+    )
+    parser.add_argument(
+        "--myfixit-dir", type=Path, default=REPO_ROOT.parent / "shared" / "data" / "myfixit"
+    )
     args = parser.parse_args()
+    if args.hybrid:
+        import hybrid_search_load
+
+        return hybrid_search_load.main(args)
 
     before_load = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="repairgpt-bench-"))

@@ -7,6 +7,12 @@ held-out sets ('holdout', 'holdout_myfixit'). Prints a table and writes
 bench/results/retrieval_eval.json.
 
     python bench/retrieval_eval.py [--myfixit-dir ../shared/data/myfixit] [--show-misses]
+    python bench/retrieval_eval.py --mode bm25 dense fused --embeddings-url URL/v1 \
+        [--embeddings-model e5-query --passage-model e5-passage] [--vectors-cache FILE.npz] [--tune]
+
+With an embeddings server, `dense` ranks by cosine alone and `fused` with the app's hybrid
+search (`HybridIndex`, its language weights); `--tune` scores each dense weight on the tuning
+sets only and prints the weight per language that does best (bench/hybrid_rankers.py).
 
 A ranking mode is a `RankerFactory`: given a built corpus it returns a `Ranker`, a function from a
 question to source ids, best first. `bm25` ranks with `GuideIndex`; a dense ranker passed to
@@ -31,6 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED_FILE = REPO_ROOT / "app" / "repairgpt" / "data" / "seed_guides.json"
 EVAL_FILE = REPO_ROOT / "bench" / "data" / "retrieval_eval.json"
 RESULTS_FILE = REPO_ROOT / "bench" / "results" / "retrieval_eval.json"
+HYBRID_RESULTS_FILE = REPO_ROOT / "bench" / "results" / "retrieval_eval_hybrid.json"
 DEFAULT_MYFIXIT = REPO_ROOT.parent / "shared" / "data" / "myfixit"
 _REPEATS = 5
 _GENERIC_ANCESTORS = {"root", "appliance", "media player", "computer hardware"}
@@ -288,6 +295,43 @@ def print_table(report: dict[str, Any]) -> None:
             print(" | ".join(f"{v!s:>{w}}" for v, w in zip(row, widths, strict=True)))
 
 
+def add_embeddings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--embeddings-url", default="", help="an OpenAI-compatible /v1 URL")
+    parser.add_argument("--embeddings-model", default="e5-query", help="the query model name")
+    parser.add_argument("--passage-model", default="e5-passage", help="the passage model name")
+    parser.add_argument("--input-type", action="store_true", help="send input_type too")
+    parser.add_argument("--vectors-cache", type=Path, help="keep passage vectors in this .npz")
+    parser.add_argument(
+        "--tune", action="store_true", help="choose the dense weights on the tuning sets"
+    )
+
+
+def dense_modes(
+    args: argparse.Namespace, corpora: Sequence[Corpus], evaluation: dict[str, Any]
+) -> tuple[dict[str, RankerFactory], dict[str, Any] | None]:
+    """The ranking modes; with --embeddings-url, dense and fused on the app's code."""
+    if not args.embeddings_url:
+        return ranking_modes(), None
+    from hybrid_rankers import (
+        GuideVectors,
+        client_for,
+        dense_ranker_factory,
+        hybrid_ranker_factory,
+        tune_weights,
+    )
+
+    client = client_for(
+        args.embeddings_url, args.embeddings_model, args.passage_model, input_type=args.input_type
+    )
+    vectors = GuideVectors(client, corpora[-1].docs, cache=args.vectors_cache)
+    modes = ranking_modes(dense_ranker_factory(vectors))
+    modes["fused"] = hybrid_ranker_factory(vectors)
+    tuning = tune_weights(vectors, corpora, evaluation) if args.tune else None
+    if tuning is not None:
+        print(f"tuned fusion (method dense-weight): {tuning['chosen']}", file=sys.stderr)
+    return modes, tuning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--myfixit-dir", type=Path, default=DEFAULT_MYFIXIT)
@@ -299,23 +343,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="ranking modes to score (dense and fused need a dense ranker, see ranking_modes)",
     )
     parser.add_argument("--show-misses", action="store_true", help="print every top-1 miss")
+    add_embeddings_arguments(parser)
     args = parser.parse_args(argv)
 
-    available = ranking_modes()
+    evaluation = json.loads(EVAL_FILE.read_text(encoding="utf-8"))
+    corpora = load_corpora(args.myfixit_dir)
+    available, tuning = dense_modes(args, corpora, evaluation)
     missing = [mode for mode in args.mode if mode not in available]
     if missing:
         parser.error(f"no dense ranker is configured, so {', '.join(missing)} cannot run")
-    evaluation = json.loads(EVAL_FILE.read_text(encoding="utf-8"))
     report = run(
-        load_corpora(args.myfixit_dir),
+        corpora,
         evaluation,
         {mode: available[mode] for mode in args.mode},
+        # A dense ranking call is a network round trip the first time: one run per question.
+        repeats=1 if args.embeddings_url else _REPEATS,
         show_misses=args.show_misses,
     )
+    if tuning is not None:
+        report["tuning"] = tuning
     print_table(report)
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote {RESULTS_FILE.relative_to(REPO_ROOT)}")
+    results_file = HYBRID_RESULTS_FILE if args.embeddings_url else RESULTS_FILE
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {results_file.relative_to(REPO_ROOT)}")
     return 0
 
 

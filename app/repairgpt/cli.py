@@ -152,6 +152,7 @@ def cmd_guides_import(args: argparse.Namespace) -> int:
 
     from repairgpt.core.config import Settings
     from repairgpt.core.db import build_session_factory, create_db_engine, migrate, session_scope
+    from repairgpt.services.embeddings.command import compute_vectors
     from repairgpt.services.importer import GuideFileError, import_guide_file, read_guide_file
 
     path = Path(args.file)
@@ -173,17 +174,41 @@ def cmd_guides_import(args: argparse.Namespace) -> int:
         ) as bar:
             with session_scope(build_session_factory(engine)) as session:
                 report = import_guide_file(session, guide_file, progress=bar.update)
+        print(
+            f"{guide_file.format}: {report.guides_created} guides created, "
+            f"{report.guides_updated} updated, {report.guides_unchanged} unchanged; "
+            f"{report.devices_created} devices created, {report.devices_updated} updated"
+        )
+        if not settings.embeddings_configured:
+            return 0
+        # After the guides are committed: a failing endpoint leaves them imported.
+        return compute_vectors(
+            settings, build_session_factory(engine), stream=sys.stderr, quiet=args.quiet
+        )
     except GuideFileError as exc:
         print(f"error: {exc} (nothing was imported)", file=sys.stderr)
         return 2
     finally:
         engine.dispose()
-    print(
-        f"{guide_file.format}: {report.guides_created} guides created, "
-        f"{report.guides_updated} updated, {report.guides_unchanged} unchanged; "
-        f"{report.devices_created} devices created, {report.devices_updated} updated"
-    )
-    return 0
+
+
+def cmd_guides_embed(args: argparse.Namespace) -> int:
+    from repairgpt.core.config import Settings
+    from repairgpt.core.db import build_session_factory, create_db_engine, migrate
+    from repairgpt.services.embeddings.command import compute_vectors
+
+    settings = Settings()
+    if not settings.embeddings_configured:
+        print("error: EMBEDDINGS_BASE_URL is not set", file=sys.stderr)
+        return 2
+    engine = create_db_engine(settings.sqlalchemy_url)
+    try:
+        migrate(engine)
+        return compute_vectors(
+            settings, build_session_factory(engine), stream=sys.stderr, quiet=args.quiet
+        )
+    finally:
+        engine.dispose()
 
 
 def _add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -255,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     guides_import.add_argument("file", help="the file to import")
     guides_import.add_argument("--quiet", action="store_true", help="no progress bar")
     guides_import.set_defaults(func=cmd_guides_import)
+    guides_embed = guide_commands.add_parser(
+        "embed",
+        help="compute the guide vectors of EMBEDDINGS_MODEL that are missing or stale "
+        "(import does this too when EMBEDDINGS_BASE_URL is set)",
+    )
+    guides_embed.add_argument("--quiet", action="store_true", help="no progress lines")
+    guides_embed.set_defaults(func=cmd_guides_embed)
 
     _add_backup_commands(subparsers)
     return parser

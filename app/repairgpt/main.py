@@ -37,6 +37,8 @@ from repairgpt.core.proxies import TrustedProxies
 from repairgpt.core.reads import ReadRouter
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
+from repairgpt.services.embeddings import EmbeddingsClient, EmbeddingsConfig, QueryEmbedder
+from repairgpt.services.embeddings.search import HYBRID, HybridSearch
 from repairgpt.services.engines import select_answer_engine
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.importer import seed_if_empty
@@ -49,6 +51,21 @@ log = logging.getLogger("repairgpt")
 CHAT_STORE_CONNECTIONS = 4
 
 
+def build_hybrid_search(settings: Settings, metrics: HttpMetrics) -> HybridSearch | None:
+    """Dense ranking beside BM25F when an embeddings endpoint is configured."""
+    config = EmbeddingsConfig.from_settings(settings)
+    if config is None:
+        return None
+    embedder = QueryEmbedder(
+        EmbeddingsClient(config),
+        retry_seconds=settings.embeddings_retry_seconds,
+        on_fallback=metrics.count_search_fallback,
+    )
+    hybrid = HybridSearch(embedder)
+    metrics.watch_search_mode(lambda: hybrid.mode().mode == HYBRID)
+    return hybrid
+
+
 def build_context(settings: Settings) -> AppContext:
     """Create the long-lived objects; nothing here touches the network or the database yet."""
     db_engine = create_db_engine(settings.sqlalchemy_url)
@@ -56,11 +73,14 @@ def build_context(settings: Settings) -> AppContext:
     replica_url = settings.replica_sqlalchemy_url
     replica_db_engine = create_db_engine(replica_url) if replica_url else None
     redis = RedisLink(settings.redis_url)
+    metrics = HttpMetrics()
+    hybrid_search = build_hybrid_search(settings, metrics)
     return AppContext(
         settings=settings,
         db_engine=db_engine,
         session_factory=session_factory,
-        catalog=GuideCatalog(session_factory),
+        catalog=GuideCatalog(session_factory, hybrid_search),
+        hybrid_search=hybrid_search,
         answer_engine=select_answer_engine(settings),
         redis=redis,
         search_cache=SearchCache(redis, ttl_seconds=settings.search_cache_ttl_seconds),
@@ -75,7 +95,7 @@ def build_context(settings: Settings) -> AppContext:
             region=settings.s3_region,
             folder=settings.upload_folder,
         ),
-        metrics=HttpMetrics(),
+        metrics=metrics,
         head_revision=head_revision(),
         reads=ReadRouter(
             session_factory,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -129,6 +130,22 @@ class GuideStep(Base):
     images: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     guide: Mapped[RepairGuide] = relationship(back_populates="steps")
+
+
+class GuideVector(Base):
+    """A guide's embedding for one model: little-endian float32 bytes, searched in process."""
+
+    __tablename__ = "guide_vectors"
+
+    guide_id: Mapped[int] = mapped_column(
+        ForeignKey("repair_guides.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # sha256 of the exact text that was embedded (prefix included): a change recomputes it.
+    text_hash: Mapped[str] = mapped_column(String(64))
+    dimensions: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ChatSession(Base):

@@ -29,24 +29,20 @@ def _progress_and_result() -> list[str]:
     ]
 
 
+def _backup(command: str, *arguments: str, bucket: str, prefix: str) -> list[str]:
+    """`repairgpt backup COMMAND ARGUMENTS... --bucket BUCKET --prefix PREFIX`."""
+    return [PROGRAM, "backup", command, *arguments, *location_argv(bucket=bucket, prefix=prefix)]
+
+
 def backup_create_argv(*, bucket: str, prefix: str) -> list[str]:
     """`repairgpt backup create`, its result (where the dump went) in the termination message."""
-    return [
-        PROGRAM,
-        "backup",
-        "create",
-        *location_argv(bucket=bucket, prefix=prefix),
-        *_progress_and_result(),
-    ]
+    return [*_backup("create", bucket=bucket, prefix=prefix), *_progress_and_result()]
 
 
 def backup_prune_argv(*, bucket: str, prefix: str, retention_days: int) -> list[str]:
     """`repairgpt backup prune`, the retention pass after a successful dump."""
     return [
-        PROGRAM,
-        "backup",
-        "prune",
-        *location_argv(bucket=bucket, prefix=prefix),
+        *_backup("prune", bucket=bucket, prefix=prefix),
         "--retention-days",
         str(retention_days),
     ]
@@ -54,26 +50,12 @@ def backup_prune_argv(*, bucket: str, prefix: str, retention_days: int) -> list[
 
 def backup_verify_argv(*, bucket: str, prefix: str, key: str = LATEST) -> list[str]:
     """`repairgpt backup verify`: restore into a throwaway database and compare row counts."""
-    return [
-        PROGRAM,
-        "backup",
-        "verify",
-        key,
-        *location_argv(bucket=bucket, prefix=prefix),
-        *_progress_and_result(),
-    ]
+    return [*_backup("verify", key, bucket=bucket, prefix=prefix), *_progress_and_result()]
 
 
 def backup_restore_argv(key: str, *, bucket: str, prefix: str, clean: bool) -> list[str]:
     """`repairgpt backup restore KEY` into the database of $RESTORE_TARGET_URL."""
-    argv = [
-        PROGRAM,
-        "backup",
-        "restore",
-        key,
-        *location_argv(bucket=bucket, prefix=prefix),
-        *_progress_and_result(),
-    ]
+    argv = [*_backup("restore", key, bucket=bucket, prefix=prefix), *_progress_and_result()]
     if clean:
         argv.append("--clean")
     return argv
@@ -81,15 +63,7 @@ def backup_restore_argv(key: str, *, bucket: str, prefix: str, clean: bool) -> l
 
 def backup_find_argv(key: str, *, bucket: str, prefix: str) -> list[str]:
     """`repairgpt backup find KEY`: name the backup `latest` stands for, without restoring."""
-    return [
-        PROGRAM,
-        "backup",
-        "find",
-        key,
-        *location_argv(bucket=bucket, prefix=prefix),
-        "--result-file",
-        TERMINATION_LOG,
-    ]
+    return [*_backup("find", key, bucket=bucket, prefix=prefix), "--result-file", TERMINATION_LOG]
 
 
 def prune_chats_argv(*, older_than_days: int, batch_size: int) -> list[str]:

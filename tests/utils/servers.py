@@ -31,6 +31,16 @@ def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
     raise TimeoutError(f"{what} did not become ready within {timeout:.0f} s")
 
 
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server, and kill it if it has not gone within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -372,10 +382,5 @@ class MessagesServer:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process)
         self.process = None

@@ -15,6 +15,7 @@ from repairgpt.core.metrics import HttpMetrics
 from repairgpt.core.reads import ReadRouter
 from repairgpt.services.cache import RedisLink, SearchCache
 from repairgpt.services.chat_store import ChatStore
+from repairgpt.services.embeddings.search import HybridSearch
 from repairgpt.services.engines import AnswerEngine
 from repairgpt.services.guides import GuideCatalog
 from repairgpt.services.ratelimit import RateLimiter
@@ -42,6 +43,8 @@ class AppContext:
     replica_db_engine: Engine | None = None
     # PostgreSQL only: stores chat exchanges from the event loop (see chat_store).
     chat_store: ChatStore | None = None
+    # With EMBEDDINGS_BASE_URL: fuses dense ranking into the catalog's searches.
+    hybrid_search: HybridSearch | None = None
     # Set by the first /ready that found the database reachable and migrated (see ops.ready).
     was_ready: bool = False
 

@@ -102,7 +102,27 @@ class ClientAddressMiddleware:
         await self.app(scope, receive, send)
 
 
-class ObservabilityMiddleware:
+class _HttpMiddleware:
+    """Middleware of the app's HTTP requests; lifespan and websocket scopes pass through."""
+
+    def __init__(
+        self, app: ASGIApp, *, context: Callable[[], AppContext], routes: RouteMarks
+    ) -> None:
+        self.app = app
+        self.context = context
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class ObservabilityMiddleware(_HttpMiddleware):
     """Counts and times every request by route template, and writes one access log line."""
 
     def __init__(
@@ -113,15 +133,10 @@ class ObservabilityMiddleware:
         templates: RouteTemplates,
         routes: RouteMarks,
     ) -> None:
-        self.app = app
-        self.context = context
+        super().__init__(app, context=context, routes=routes)
         self.templates = templates
-        self.routes = routes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = request_id_of(scope)
         # Not reset afterwards: each request runs in a task of its own, and the error handler
@@ -205,20 +220,10 @@ def write_access_line(
     access_log.handle(record)
 
 
-class GateMiddleware:
+class GateMiddleware(_HttpMiddleware):
     """Runs the gates (see `gates`) in order; the first that answers ends the request."""
 
-    def __init__(
-        self, app: ASGIApp, *, context: Callable[[], AppContext], routes: RouteMarks
-    ) -> None:
-        self.app = app
-        self.context = context
-        self.routes = routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = GateRequest(scope, receive, self.context(), self.routes)
         gates = API_GATES if self.routes.is_api(request.path) else ()
         for gate in (maintenance_gate, *gates):

@@ -10,9 +10,11 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from repairgpt.backup import subcommands
 from repairgpt.backup.errors import EXIT_CODE_MEANINGS, BackupError
@@ -44,169 +46,22 @@ def add_backup_commands(subparsers: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = backup.add_subparsers(dest="backup_command", required=True, metavar="COMMAND")
-    _add_create(commands)
-    _add_find(commands)
-    _add_list(commands)
-    _add_restore(commands)
-    _add_verify(commands)
-    _add_prune(commands)
+    for subcommand in SUBCOMMANDS:
+        parser = commands.add_parser(
+            subcommand.name,
+            help=subcommand.summary,
+            description=textwrap.fill(subcommand.description) if subcommand.description else None,
+            epilog=exit_codes_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        parser.set_defaults(func=_guarded(subcommand.body))
+        for add_arguments in subcommand.arguments:
+            add_arguments(parser)
 
 
-def _command(
-    commands: Subparsers, name: str, summary: str, body: Command
-) -> argparse.ArgumentParser:
-    parser = commands.add_parser(
-        name,
-        help=summary,
-        epilog=exit_codes_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(func=_guarded(body))
-    return parser
-
-
-def _add_create(commands: Subparsers) -> None:
-    create = _command(
-        commands, "create", "dump the database into S3 with a manifest", subcommands.run_create
-    )
-    _add_location(create)
-    _add_database_url(
-        create,
-        "database to back up (default: $DATABASE_URL); postgresql+psycopg:// is accepted",
-    )
-    create.add_argument(
-        "--part-size-mib",
-        type=_positive_int,
-        default=8,
-        help="multipart upload part size; memory use is about three parts (default: 8)",
-    )
-    create.add_argument(
-        "--compress-threads",
-        type=_positive_int,
-        default=2,
-        help="threads compressing the dump (gzip level 6) (default: 2)",
-    )
-    _add_tools(create)
-    create.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    _add_result_file(
-        create,
-        "also write {location, size_bytes, sha256} as JSON to this file, e.g. "
-        "/dev/termination-log so that the operator can report where the backup went",
-    )
-
-
-def _add_find(commands: Subparsers) -> None:
-    find = _command(
-        commands,
-        "find",
-        "name the backup that `latest` or a key stands for, without restoring",
-        subcommands.run_find,
-    )
-    _add_key(find)
-    _add_location(find)
-    find.add_argument("--json", action="store_true", help="print JSON")
-    _add_result_file(
-        find,
-        "also write {key, location, taken_at} as JSON to this file, e.g. "
-        "/dev/termination-log so that the operator can record which backup a restore uses",
-    )
-
-
-def _add_list(commands: Subparsers) -> None:
-    listing = _command(commands, "list", "list backups, newest first", subcommands.run_list)
-    _add_location(listing)
-    listing.add_argument("--json", action="store_true", help="print JSON")
-
-
-def _add_restore(commands: Subparsers) -> None:
-    restore = _command(
-        commands,
-        "restore",
-        "restore a backup in one transaction that commits only if its checksum matches",
-        subcommands.run_restore,
-    )
-    _add_key(restore)
-    _add_location(restore)
-    restore.add_argument(
-        "--target-url",
-        default=os.environ.get(RESTORE_TARGET_ENV),
-        help=f"database to restore into (default: ${RESTORE_TARGET_ENV}, which keeps the URL out "
-        "of the process list); postgresql+psycopg:// is accepted",
-    )
-    restore.add_argument(
-        "--clean",
-        action="store_true",
-        help="allow a non-empty target: the backup's objects are dropped and recreated",
-    )
-    restore.add_argument(
-        "--verify-first",
-        action="store_true",
-        help="download and check the whole dump before connecting to the target (needs disk "
-        "space for the compressed dump, see --spool-dir, and the download no longer overlaps "
-        "the restore). By default the dump is applied as it downloads, in one transaction "
-        "that commits only if the checksum matches",
-    )
-    restore.add_argument(
-        "--spool-dir",
-        type=Path,
-        default=None,
-        help="with --verify-first: where the compressed dump is kept (default: TMPDIR)",
-    )
-    _add_tools(restore)
-    restore.add_argument("--json", action="store_true", help="print the report as JSON")
-    _add_result_file(
-        restore,
-        "also write {key, location, tables, rows, counts_match, mismatches} as JSON to this "
-        "file when the restore ends (also on a row count mismatch), e.g. /dev/termination-log",
-    )
-
-
-def _add_verify(commands: Subparsers) -> None:
-    verify = _command(
-        commands,
-        "verify",
-        "restore a backup into a throwaway database, compare row counts with the manifest, drop it",
-        subcommands.run_verify,
-    )
-    verify.description = textwrap.fill(
-        "Test a backup by restoring it: on the server --database-url points at, create the "
-        "database repairgpt_verify_<time>_<hex> (the role needs CREATEDB), restore the backup "
-        "into it (committed only if its checksum matches), compare every table's row count "
-        "with the manifest, and drop the database again (WITH (FORCE)), also when anything fails. "
-        "The database --database-url names is only used to connect."
-    )
-    _add_key(verify)
-    _add_location(verify)
-    _add_database_url(
-        verify,
-        "server to verify on, as any database URL on it (default: $DATABASE_URL); "
-        "postgresql+psycopg:// is accepted",
-    )
-    verify.add_argument(
-        "--keep-database",
-        action="store_true",
-        help="leave the throwaway database for inspection instead of dropping it",
-    )
-    _add_tools(verify)
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    _add_result_file(
-        verify,
-        "also write {key, location, verified, tables, rows, mismatches, duration_seconds} "
-        "as JSON to this file when the verification ends, e.g. /dev/termination-log",
-    )
-
-
-def _add_prune(commands: Subparsers) -> None:
-    prune = _command(
-        commands,
-        "prune",
-        "delete backups older than N days, never the newest successful one",
-        subcommands.run_prune,
-    )
-    _add_location(prune)
-    prune.add_argument("--retention-days", type=_non_negative_int, required=True)
-    prune.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
-    prune.add_argument("--json", action="store_true", help="print the plan as JSON")
+# Each adds one or more arguments to a subcommand's parser; defaults that come from the
+# environment are read when the parser is built.
+Arguments = Callable[[argparse.ArgumentParser], None]
 
 
 def _add_key(parser: argparse.ArgumentParser) -> None:
@@ -228,14 +83,6 @@ def _add_location(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_database_url(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help=help_text)
-
-
-def _add_result_file(parser: argparse.ArgumentParser, help_text: str) -> None:
-    parser.add_argument("--result-file", type=Path, default=None, help=help_text)
-
-
 def _add_tools(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pg-bin-dir",
@@ -243,6 +90,53 @@ def _add_tools(parser: argparse.ArgumentParser) -> None:
         default=Path(os.environ["PG_BIN_DIR"]) if os.environ.get("PG_BIN_DIR") else None,
         help="folder of pg_dump/psql to use (default: $PG_BIN_DIR, then PATH)",
     )
+
+
+def _add_target_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--target-url",
+        default=os.environ.get(RESTORE_TARGET_ENV),
+        help=f"database to restore into (default: ${RESTORE_TARGET_ENV}, which keeps the URL out "
+        "of the process list); postgresql+psycopg:// is accepted",
+    )
+
+
+def _add_spool_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spool-dir",
+        type=Path,
+        default=None,
+        help="with --verify-first: where the compressed dump is kept (default: TMPDIR)",
+    )
+
+
+def _add_retention_days(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retention-days", type=_non_negative_int, required=True)
+
+
+def _database_url(help_text: str) -> Arguments:
+    return partial(_add_option, flag="--database-url", default_env="DATABASE_URL", help=help_text)
+
+
+def _result_file(help_text: str) -> Arguments:
+    return partial(_add_option, flag="--result-file", type=Path, help=help_text)
+
+
+def _switch(flag: str, help_text: str) -> Arguments:
+    return partial(_add_option, flag=flag, action="store_true", help=help_text)
+
+
+def _count(flag: str, default: int, help_text: str) -> Arguments:
+    help_text = f"{help_text} (default: {default})"
+    return partial(_add_option, flag=flag, type=_positive_int, default=default, help=help_text)
+
+
+def _add_option(
+    parser: argparse.ArgumentParser, *, flag: str, default_env: str | None = None, **settings: Any
+) -> None:
+    if default_env is not None:
+        settings["default"] = os.environ.get(default_env)
+    parser.add_argument(flag, **settings)
 
 
 def _positive_int(text: str) -> int:
@@ -257,6 +151,130 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One `repairgpt backup` subcommand: its body and its arguments, in --help order."""
+
+    name: str
+    summary: str
+    body: Command
+    arguments: tuple[Arguments, ...]
+    description: str = ""
+
+
+SUBCOMMANDS = (
+    Subcommand(
+        "create",
+        "dump the database into S3 with a manifest",
+        subcommands.run_create,
+        (
+            _add_location,
+            _database_url(
+                "database to back up (default: $DATABASE_URL); postgresql+psycopg:// is accepted"
+            ),
+            _count(
+                "--part-size-mib", 8, "multipart upload part size; memory use is about three parts"
+            ),
+            _count("--compress-threads", 2, "threads compressing the dump (gzip level 6)"),
+            _add_tools,
+            _switch("--json", "print the manifest as JSON"),
+            _result_file(
+                "also write {location, size_bytes, sha256} as JSON to this file, e.g. "
+                "/dev/termination-log so that the operator can report where the backup went"
+            ),
+        ),
+    ),
+    Subcommand(
+        "find",
+        "name the backup that `latest` or a key stands for, without restoring",
+        subcommands.run_find,
+        (
+            _add_key,
+            _add_location,
+            _switch("--json", "print JSON"),
+            _result_file(
+                "also write {key, location, taken_at} as JSON to this file, e.g. "
+                "/dev/termination-log so that the operator can record which backup a restore uses"
+            ),
+        ),
+    ),
+    Subcommand(
+        "list",
+        "list backups, newest first",
+        subcommands.run_list,
+        (_add_location, _switch("--json", "print JSON")),
+    ),
+    Subcommand(
+        "restore",
+        "restore a backup in one transaction that commits only if its checksum matches",
+        subcommands.run_restore,
+        (
+            _add_key,
+            _add_location,
+            _add_target_url,
+            _switch(
+                "--clean",
+                "allow a non-empty target: the backup's objects are dropped and recreated",
+            ),
+            _switch(
+                "--verify-first",
+                "download and check the whole dump before connecting to the target (needs disk "
+                "space for the compressed dump, see --spool-dir, and the download no longer "
+                "overlaps the restore). By default the dump is applied as it downloads, in one "
+                "transaction that commits only if the checksum matches",
+            ),
+            _add_spool_dir,
+            _add_tools,
+            _switch("--json", "print the report as JSON"),
+            _result_file(
+                "also write {key, location, tables, rows, counts_match, mismatches} as JSON to "
+                "this file when the restore ends (also on a row count mismatch), e.g. "
+                "/dev/termination-log"
+            ),
+        ),
+    ),
+    Subcommand(
+        "verify",
+        "restore a backup into a throwaway database, compare row counts with the manifest, drop it",
+        subcommands.run_verify,
+        (
+            _add_key,
+            _add_location,
+            _database_url(
+                "server to verify on, as any database URL on it (default: $DATABASE_URL); "
+                "postgresql+psycopg:// is accepted"
+            ),
+            _switch(
+                "--keep-database",
+                "leave the throwaway database for inspection instead of dropping it",
+            ),
+            _add_tools,
+            _switch("--json", "print the report as JSON"),
+            _result_file(
+                "also write {key, location, verified, tables, rows, mismatches, duration_seconds} "
+                "as JSON to this file when the verification ends, e.g. /dev/termination-log"
+            ),
+        ),
+        description="Test a backup by restoring it: on the server --database-url points at, "
+        "create the database repairgpt_verify_<time>_<hex> (the role needs CREATEDB), restore "
+        "the backup into it (committed only if its checksum matches), compare every table's row "
+        "count with the manifest, and drop the database again (WITH (FORCE)), also when anything "
+        "fails. The database --database-url names is only used to connect.",
+    ),
+    Subcommand(
+        "prune",
+        "delete backups older than N days, never the newest successful one",
+        subcommands.run_prune,
+        (
+            _add_location,
+            _add_retention_days,
+            _switch("--dry-run", "only show what would be deleted"),
+            _switch("--json", "print the plan as JSON"),
+        ),
+    ),
+)
 
 
 class _Terminated(Exception):

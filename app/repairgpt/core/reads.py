@@ -19,6 +19,8 @@ from collections.abc import Callable
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from repairgpt.core.cooldown import Cooldown
+
 log = logging.getLogger(__name__)
 
 # How long reads stay on the replica after the primary failed to connect; then one read tries
@@ -40,15 +42,14 @@ class ReadRouter:
     ) -> None:
         self.primary = primary
         self.replica = replica
-        self.retry_seconds = retry_seconds
-        self._clock = clock
-        self._primary_down_until = 0.0
+        # Running while reads skip the primary.
+        self.cooldown = Cooldown(retry_seconds, clock=clock)
         self._lock = threading.Lock()
 
     @property
     def on_replica(self) -> bool:
         """True while reads are sent to the replica without trying the primary first."""
-        return self.replica is not None and self._clock() < self._primary_down_until
+        return self.replica is not None and self.cooldown.active
 
     def open(self) -> Session:
         """A session for reads; with a replica, already connected to a server that answered."""
@@ -67,13 +68,12 @@ class ReadRouter:
 
     def _primary_unreachable(self, exc: Exception) -> None:
         with self._lock:
-            first = not self.on_replica
-            self._primary_down_until = self._clock() + self.retry_seconds
+            first = self.cooldown.failed()
         if first:
             log.warning(
                 "primary database unreachable; reads go to the replica",
                 extra={
                     "error": type(getattr(exc, "orig", exc)).__name__,
-                    "retry_seconds": self.retry_seconds,
+                    "retry_seconds": self.cooldown.seconds,
                 },
             )

@@ -18,6 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from repairgpt.core.cooldown import Cooldown
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -243,9 +245,8 @@ class RedisLink:
 
     def __init__(self, url: str | None, *, cooldown_seconds: float = 5.0) -> None:
         self.url = url
-        self.cooldown_seconds = cooldown_seconds
+        self.cooldown = Cooldown(cooldown_seconds)
         self._client: PipelinedRedis | None = None
-        self._down_until = 0.0
         if url:
             self._client = PipelinedRedis(url, connect_timeout=0.25, reply_timeout=0.5)
 
@@ -255,21 +256,21 @@ class RedisLink:
 
     @property
     def available(self) -> bool:
-        return self._client is not None and time.monotonic() >= self._down_until
+        return self._client is not None and not self.cooldown.active
 
     async def run(self, operation: Callable[[PipelinedRedis], Awaitable[T]]) -> T | None:
         """Run an operation against Redis; None when Redis is absent, cooling down or failing."""
-        if self._client is None or time.monotonic() < self._down_until:
+        client = self._client
+        if client is None or self.cooldown.active:
             return None
         try:
-            result = await operation(self._client)
+            result = await operation(client)
         except (RedisError, OSError, TimeoutError) as exc:
-            if time.monotonic() >= self._down_until:
+            if self.cooldown.failed():
                 log.warning(
                     "redis unavailable, using in-process fallback",
-                    extra={"error": type(exc).__name__, "cooldown_s": self.cooldown_seconds},
+                    extra={"error": type(exc).__name__, "cooldown_s": self.cooldown.seconds},
                 )
-            self._down_until = time.monotonic() + self.cooldown_seconds
             return None
         return result
 
@@ -280,9 +281,9 @@ class RedisLink:
         try:
             await self._client.execute("PING")
         except (RedisError, OSError, TimeoutError):
-            self._down_until = time.monotonic() + self.cooldown_seconds
+            self.cooldown.failed()
             return "unavailable"
-        self._down_until = 0.0
+        self.cooldown.succeeded()
         return "ok"
 
     async def close(self) -> None:

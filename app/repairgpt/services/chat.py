@@ -176,7 +176,11 @@ async def _stored_exchange(
     a millisecond of CPU, and the one statement that checks the token and stores the exchange
     goes through the async pool. The slow paths (a refused token, a failing database) check
     the token through a thread, which tells a missing session from a wrong token."""
-    language, hits = _search(context, question)
+    if context.hybrid_search is None:
+        language, hits = _search(context, question)
+    else:
+        # Hybrid search may wait on the embeddings endpoint: never on the event loop.
+        language, hits = await to_thread.run_sync(_search, context, question)
     answer = context.answer_engine.answer(question, hits, language=language)
 
     async def check_token() -> None:

@@ -7,13 +7,14 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, Unpack
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from repairgpt.models import Device, GuideStep, RepairGuide, utcnow
 from repairgpt.schemas import GuideCreate, GuideUpdate
-from repairgpt.services.retrieval import GuideDoc, GuideIndex
+from repairgpt.services.retrieval import Filters, GuideDoc, GuideIndex, SearchHit
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,28 @@ def catalog_fingerprint(session: Session) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+class SearchIndex(Protocol):
+    """What searches call: `GuideIndex`, or a hybrid index around it."""
+
+    def __len__(self) -> int: ...
+
+    def search(
+        self, query: str, *, limit: int = 10, snippets: bool = True, **filters: Unpack[Filters]
+    ) -> list[SearchHit]: ...
+
+
+class IndexExtension(Protocol):
+    """Builds the search index around the lexical one (hybrid search), with a version of its
+    own data so that the catalog notices a change there too."""
+
+    def version(self, session: Session) -> str: ...
+
+    def build(self, session: Session, docs: list[GuideDoc], lexical: GuideIndex) -> SearchIndex: ...
+
+
 @dataclass(frozen=True)
 class CatalogSnapshot:
-    index: GuideIndex
+    index: SearchIndex
     version: str
     docs_by_id: dict[int, GuideDoc]
 
@@ -84,8 +104,11 @@ class GuideCatalog:
     edits made through another replica.
     """
 
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], extension: IndexExtension | None = None
+    ) -> None:
         self._session_factory = session_factory
+        self._extension = extension
         self._lock = threading.Lock()
         self._snapshot = CatalogSnapshot(GuideIndex.build([]), "empty", {})
 
@@ -96,16 +119,26 @@ class GuideCatalog:
     def rebuild(self) -> CatalogSnapshot:
         with self._lock:
             with self._session_factory() as session:
-                version = catalog_fingerprint(session)
+                version = self._version(session)
                 docs = load_guide_docs(session)
-            snapshot = CatalogSnapshot(GuideIndex.build(docs), version, {d.id: d for d in docs})
+                lexical = GuideIndex.build(docs)
+                index: SearchIndex = lexical
+                if self._extension is not None:
+                    index = self._extension.build(session, docs, lexical)
+            snapshot = CatalogSnapshot(index, version, {d.id: d for d in docs})
             self._snapshot = snapshot
         log.info("guide index built", extra={"guides": len(docs), "index_version": version})
         return snapshot
 
+    def _version(self, session: Session) -> str:
+        version = catalog_fingerprint(session)
+        if self._extension is not None:
+            version = f"{version}-{self._extension.version(session)}"
+        return version
+
     def refresh_if_changed(self) -> bool:
         with self._session_factory() as session:
-            version = catalog_fingerprint(session)
+            version = self._version(session)
         if version == self._snapshot.version:
             return False
         self.rebuild()

@@ -153,9 +153,14 @@ def _fill(template: str, values: dict[str, str], table: dict[str, str]) -> str:
     )
 
 
+def _read_template(name: str) -> str:
+    return resources.files("repairgpt.web").joinpath("templates", name).read_text("utf-8")
+
+
 @cache
 def _template(name: str) -> str:
-    return resources.files("repairgpt.web").joinpath("templates", name).read_text("utf-8")
+    """A page template, its first line {{head}} replaced by the head both pages share."""
+    return _read_template(name).replace("{{head}}\n", _read_template("head.html"), 1)
 
 
 def render_page(language: str, config: dict[str, Any]) -> str:
@@ -170,6 +175,7 @@ def render_page(language: str, config: dict[str, Any]) -> str:
     )
     values = {
         "lang": language,
+        "title": html.escape(table["app_title"]),
         "assets": asset_base(),
         "boot": _json_for_script(boot),
         "preloads": preloads,
@@ -185,6 +191,11 @@ def render_maintenance_page(language: str, message: str) -> str:
     shown = table["maintenance_title"] if message == default else message
     return _fill(
         _template("maintenance.html"),
-        {"lang": language, "assets": asset_base(), "message": html.escape(shown)},
+        {
+            "lang": language,
+            "title": html.escape(shown),
+            "assets": asset_base(),
+            "message": html.escape(shown),
+        },
         table,
     )

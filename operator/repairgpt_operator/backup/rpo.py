@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cronsim import CronSim, CronSimError
 
+from repairgpt_operator.conditions import ConditionStatus, make_condition
 from repairgpt_operator.timestamps import format_time, parse_time
 
 # The CronJob controller's macros, as the five-field schedules they stand for.
@@ -104,3 +106,52 @@ def judge_freshness(
     if created and now > rpo_window(schedule, parse_time(created)).deadline:
         return Verdict("never-succeeded")
     return Verdict("awaiting")
+
+
+# What a condition says for each verdict: its status, reason and message template. A template
+# may name {success}, {failure}, {created} (the schedule's start), {window} (the RPO window's
+# runs) and the values its condition function adds.
+Wording = Mapping[Freshness, tuple[ConditionStatus, str, str]]
+
+
+@dataclass(frozen=True)
+class ScheduledRuns:
+    """The newest outcomes of a scheduled Job, as the status records them."""
+
+    success: str | None
+    failure: str | None
+    schedule: str
+    suspended: bool
+    cronjob: Mapping[str, Any] | None
+
+
+def freshness_condition(
+    condition_type: str,
+    wording: Wording,
+    runs: ScheduledRuns,
+    *,
+    now: datetime,
+    generation: int,
+    **values: str,
+) -> dict[str, Any]:
+    """The condition that `wording` gives the verdict on `runs`."""
+    created = ((runs.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
+    verdict = judge_freshness(
+        success=runs.success,
+        failure=runs.failure,
+        schedule=runs.schedule,
+        suspended=runs.suspended,
+        created=created,
+        now=now,
+    )
+    status, reason, template = wording[verdict.freshness]
+    message = template.format(
+        success=runs.success,
+        failure=runs.failure,
+        created=created,
+        window=describe_runs(verdict.window) if verdict.window is not None else "",
+        **values,
+    )
+    return make_condition(
+        condition_type, status, reason=reason, message=message, observed_generation=generation
+    )

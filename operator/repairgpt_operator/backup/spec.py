@@ -15,8 +15,8 @@ from repairgpt_operator.instance.spec_fields import (
     S3Endpoint,
     S3Region,
     SecretName,
-    cel_rule,
     cel_rules,
+    required_when,
     section,
 )
 
@@ -58,15 +58,18 @@ class Backup(CamelModel):
     """Scheduled pg_dump backups of the primary database to S3, with retention."""
 
     model_config = cel_rules(
-        cel_rule(
-            "!self.enabled || (has(self.s3) && size(self.s3.bucket) > 0)",
-            "spec.backup.s3.bucket is required when spec.backup.enabled is true",
+        required_when(
+            "enabled",
+            "s3.bucket",
+            "(has(self.s3) && size(self.s3.bucket) > 0)",
+            section="spec.backup",
             field_path=".s3",
-            reason="FieldValueRequired",
         ),
-        cel_rule(
-            "!self.beforeUpgrade || self.enabled",
-            "spec.backup.enabled is required when spec.backup.beforeUpgrade is true",
+        required_when(
+            "beforeUpgrade",
+            "enabled",
+            "self.enabled",
+            section="spec.backup",
             field_path=".beforeUpgrade",
             reason="FieldValueInvalid",
         ),

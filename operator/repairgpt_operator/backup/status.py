@@ -9,8 +9,8 @@ from typing import Any
 from repairgpt_contract import results
 from repairgpt_operator.backup.job_output import pod_error, pod_result
 from repairgpt_operator.backup.jobs import BackupObservation, finished_job, latest_time
-from repairgpt_operator.backup.rpo import describe_runs, judge_freshness
-from repairgpt_operator.conditions import BACKUP_HEALTHY, ConditionStatus, make_condition
+from repairgpt_operator.backup.rpo import ScheduledRuns, Wording, freshness_condition
+from repairgpt_operator.conditions import BACKUP_HEALTHY
 from repairgpt_operator.events import Event
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.resources.backup_cronjob import BACKUP_SOURCE_ANNOTATION
@@ -87,6 +87,31 @@ def _from_replica_note(status: Mapping[str, Any]) -> str:
     return ""
 
 
+# What BackupHealthy says for each verdict; suspended on purpose, an aged backup is expected
+# (Unknown), not an alarm.
+BACKUP_HEALTH_WORDING: Wording = {
+    "failed": ("False", "BackupFailed", "the last backup failed at {failure}:{error}{note}"),
+    "fresh": (
+        "True",
+        "BackupSucceeded",
+        "the newest successful backup finished at {success}{taken}{note}",
+    ),
+    "suspended": ("Unknown", "Suspended", "scheduled backups are suspended"),
+    "too-old": (
+        "False",
+        "BackupTooOld",
+        "the newest successful backup ({success}) is older than twice the schedule interval "
+        "({window}){note}",
+    ),
+    "never-succeeded": (
+        "False",
+        "NoSuccessfulBackup",
+        "no backup has succeeded since the schedule began ({created}){note}",
+    ),
+    "awaiting": ("True", "AwaitingFirstBackup", "no backup has run yet{note}"),
+}
+
+
 def backup_condition(
     instance: Instance, status: Mapping[str, Any], observed: BackupObservation, *, now: datetime
 ) -> dict[str, Any]:
@@ -94,46 +119,23 @@ def backup_condition(
     older than its RPO window (two scheduled runs have passed without a newer one); Unknown when
     suspended without a recent backup."""
     backup = instance.spec.backup
-    note = _from_replica_note(status)
-    success, failure = status.get("lastSuccessfulTime"), status.get("lastFailureTime")
-    created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
-    verdict = judge_freshness(
-        success=success,
-        failure=failure,
+    runs = ScheduledRuns(
+        success=status.get("lastSuccessfulTime"),
+        failure=status.get("lastFailureTime"),
         schedule=backup.schedule,
         suspended=backup.suspend,
-        created=created,
-        now=now,
+        cronjob=observed.cronjob,
     )
-    value: ConditionStatus
-    if verdict.freshness == "failed":
-        error = status.get("lastError") or ""
-        value, reason = "False", "BackupFailed"
-        message = f"the last backup failed at {failure}: {error}".strip() + note
-    elif verdict.freshness == "fresh":
-        taken = " (taken from the replica)" if status.get("lastSource") == "replica" else ""
-        value, reason = "True", "BackupSucceeded"
-        message = f"the newest successful backup finished at {success}{taken}{note}"
-    elif verdict.freshness == "suspended":
-        # Suspended on purpose: an aged backup is expected, not an alarm.
-        value, reason, message = "Unknown", "Suspended", "scheduled backups are suspended"
-    elif verdict.freshness == "too-old" and verdict.window is not None:
-        value, reason = "False", "BackupTooOld"
-        message = (
-            f"the newest successful backup ({success}) is older than twice the "
-            f"schedule interval ({describe_runs(verdict.window)}){note}"
-        )
-    elif verdict.freshness == "never-succeeded":
-        value, reason = "False", "NoSuccessfulBackup"
-        message = f"no backup has succeeded since the schedule began ({created}){note}"
-    else:
-        value, reason, message = "True", "AwaitingFirstBackup", f"no backup has run yet{note}"
-    return make_condition(
+    return freshness_condition(
         BACKUP_HEALTHY,
-        value,
-        reason=reason,
-        message=message,
-        observed_generation=instance.generation,
+        BACKUP_HEALTH_WORDING,
+        runs,
+        now=now,
+        generation=instance.generation,
+        # An empty error leaves no blank after the colon.
+        error=(" " + (status.get("lastError") or "")).rstrip(),
+        taken=" (taken from the replica)" if status.get("lastSource") == "replica" else "",
+        note=_from_replica_note(status),
     )
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from repairgpt_contract import results
 from repairgpt_operator.backup.job_output import pod_error, pod_result
 from repairgpt_operator.backup.jobs import JobsObservation, finished_job
-from repairgpt_operator.backup.rpo import describe_runs, judge_freshness
-from repairgpt_operator.conditions import BACKUP_VERIFIED, ConditionStatus, make_condition
+from repairgpt_operator.backup.rpo import ScheduledRuns, Wording, freshness_condition
+from repairgpt_operator.conditions import BACKUP_VERIFIED, ConditionStatus
 from repairgpt_operator.events import Event
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.resources.backup_cronjob import VERIFY_CONTAINER
@@ -101,59 +101,64 @@ def needs_create_database(instance: Instance) -> str | None:
     )
 
 
+# What BackupVerified says for each verdict; the {note} on CREATEDB shows until one succeeds.
+VERIFIED_WORDING: Wording = {
+    "failed": ("False", "VerificationFailed", "the verification at {failure} failed: {error}"),
+    "fresh": (
+        "True",
+        "Verified",
+        "{location} restored into a throwaway database with the row counts of its manifest at "
+        "{success}",
+    ),
+    "suspended": ("Unknown", "Suspended", "scheduled backups and their verification are suspended"),
+    "too-old": (
+        "False",
+        "VerificationTooOld",
+        "the newest successful verification ({success}) is older than twice the verification "
+        "interval ({window})",
+    ),
+    "never-succeeded": (
+        "False",
+        "NeverVerified",
+        "no verification has succeeded since the schedule began ({created}){note}",
+    ),
+    "awaiting": ("Unknown", "AwaitingVerification", "no verification has run yet{note}"),
+}
+# A failure for want of CREATEDB says which role needs it.
+CREATE_DATABASE_DENIED: tuple[ConditionStatus, str, str] = (
+    "False",
+    "CreateDatabaseDenied",
+    "the verification at {failure} failed: {error}{note}",
+)
+
+
 def verification_condition(
     instance: Instance, status: Mapping[str, Any], observed: JobsObservation, *, now: datetime
 ) -> dict[str, Any]:
     """BackupVerified: True while the newest verification succeeded within its RPO window (two
     scheduled runs); False when it failed, is overdue, or none has ever succeeded. Until one has
     succeeded, the message says when the application's own role needs CREATEDB."""
-    success = status.get("lastVerifiedTime")
-    failure = status.get("lastVerificationFailureTime")
+    error = status.get("lastVerificationError") or "the verification Job failed"
+    wording: Wording = VERIFIED_WORDING
+    if "CREATEDB" in error:
+        wording = {**VERIFIED_WORDING, "failed": CREATE_DATABASE_DENIED}
     needs = needs_create_database(instance)
-    note = f"; {needs}" if needs else ""
-    created = ((observed.cronjob or {}).get("metadata") or {}).get("creationTimestamp")
-    verdict = judge_freshness(
-        success=success,
-        failure=failure,
+    runs = ScheduledRuns(
+        success=status.get("lastVerifiedTime"),
+        failure=status.get("lastVerificationFailureTime"),
         schedule=instance.spec.backup.verify.schedule,
         suspended=instance.spec.backup.suspend,
-        created=created,
-        now=now,
+        cronjob=observed.cronjob,
     )
-    value: ConditionStatus
-    if verdict.freshness == "failed":
-        error = status.get("lastVerificationError") or "the verification Job failed"
-        denied = "CREATEDB" in error
-        value, reason = "False", "CreateDatabaseDenied" if denied else "VerificationFailed"
-        message = f"the verification at {failure} failed: {error}" + (note if denied else "")
-    elif verdict.freshness == "fresh":
-        location = status.get("lastVerifiedLocation") or "the newest backup"
-        value, reason = "True", "Verified"
-        message = (
-            f"{location} restored into a throwaway database with the row counts of its "
-            f"manifest at {success}"
-        )
-    elif verdict.freshness == "suspended":
-        value, reason = "Unknown", "Suspended"
-        message = "scheduled backups and their verification are suspended"
-    elif verdict.freshness == "too-old" and verdict.window is not None:
-        value, reason = "False", "VerificationTooOld"
-        message = (
-            f"the newest successful verification ({success}) is older than twice the "
-            f"verification interval ({describe_runs(verdict.window)})"
-        )
-    elif verdict.freshness == "never-succeeded":
-        value, reason = "False", "NeverVerified"
-        message = f"no verification has succeeded since the schedule began ({created}){note}"
-    else:
-        value, reason = "Unknown", "AwaitingVerification"
-        message = f"no verification has run yet{note}"
-    return make_condition(
+    return freshness_condition(
         BACKUP_VERIFIED,
-        value,
-        reason=reason,
-        message=message,
-        observed_generation=instance.generation,
+        wording,
+        runs,
+        now=now,
+        generation=instance.generation,
+        error=error,
+        location=status.get("lastVerifiedLocation") or "the newest backup",
+        note=f"; {needs}" if needs else "",
     )
 
 

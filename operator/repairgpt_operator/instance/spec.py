@@ -18,7 +18,13 @@ from pydantic import (
 
 from repairgpt_operator.backup.spec import Backup
 from repairgpt_operator.failover.spec import Failover
-from repairgpt_operator.instance.spec_fields import CamelModel, cel_rule, cel_rules, section
+from repairgpt_operator.instance.spec_fields import (
+    CamelModel,
+    cel_rule,
+    cel_rules,
+    required_when,
+    section,
+)
 from repairgpt_operator.instance.spec_network import (
     IngressSpec,
     NetworkPolicySpec,
@@ -29,6 +35,7 @@ from repairgpt_operator.instance.spec_workload import (
     AppConfig,
     Autoscaling,
     Database,
+    Embeddings,
     RedisSecretRef,
     Resources,
     SecretKeySelector,
@@ -55,11 +62,12 @@ class RepairGPTInstanceSpec(CamelModel):
     """Desired state of one RepairGPT deployment."""
 
     model_config = cel_rules(
-        cel_rule(
-            "!self.failover.enabled || has(self.database.replica)",
-            "spec.database.replica is required when spec.failover.enabled is true",
+        required_when(
+            "failover.enabled",
+            "database.replica",
+            "has(self.database.replica)",
+            section="spec",
             field_path=".database",
-            reason="FieldValueRequired",
         ),
         cel_rule(
             "!has(self.database.replica) || "
@@ -97,6 +105,9 @@ class RepairGPTInstanceSpec(CamelModel):
         default=None, description="Redis cache (REDIS_URL); without it the API caches in memory."
     )
     llm: LLM = section(LLM, "Language model settings of the chat endpoint.")
+    embeddings: Embeddings = section(
+        Embeddings, "Embeddings endpoint of hybrid guide search (dense ranking fused with BM25F)."
+    )
     storage: Storage = section(Storage, "File storage of the API.")
     maintenance: Maintenance = section(Maintenance, "Maintenance mode.")
     failover: Failover = section(Failover, "Automatic failover to the replica database.")

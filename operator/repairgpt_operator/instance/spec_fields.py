@@ -110,6 +110,25 @@ def cel_rule(
     return checked
 
 
+def required_when(
+    switch: str,
+    required: str,
+    present: str,
+    *,
+    section: str,
+    field_path: str,
+    reason: str = "FieldValueRequired",
+) -> dict[str, JsonValue]:
+    """The CEL rule `<section>.<required> is required when <section>.<switch> is true`;
+    `present` is the CEL test that the required value is there."""
+    return cel_rule(
+        f"!self.{switch} || {present}",
+        f"{section}.{required} is required when {section}.{switch} is true",
+        field_path=field_path,
+        reason=reason,
+    )
+
+
 def cel_rules(*rules: dict[str, JsonValue]) -> ConfigDict:
     """The config of a spec model whose schema carries CEL rules (`x-kubernetes-validations`)."""
     validations: list[JsonValue] = [*rules]

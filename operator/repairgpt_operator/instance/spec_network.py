@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from repairgpt_operator.instance.spec_fields import CamelModel, cel_rule, cel_rules
+from repairgpt_operator.instance.spec_fields import CamelModel, cel_rules, required_when
 
 # A namespace name (an RFC 1123 label).
 NamespaceName = Annotated[
@@ -51,11 +51,8 @@ class IngressSpec(CamelModel):
     """An Ingress with TLS (certificates from cert-manager) in front of the API Service."""
 
     model_config = cel_rules(
-        cel_rule(
-            "!self.enabled || size(self.host) > 0",
-            "spec.ingress.host is required when spec.ingress.enabled is true",
-            field_path=".host",
-            reason="FieldValueRequired",
+        required_when(
+            "enabled", "host", "size(self.host) > 0", section="spec.ingress", field_path=".host"
         )
     )
 

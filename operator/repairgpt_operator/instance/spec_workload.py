@@ -238,6 +238,58 @@ class LLM(CamelModel):
         return LLM_PROVIDER_VARIABLES[self.provider][1]
 
 
+class Embeddings(CamelModel):
+    """Hybrid guide search: an OpenAI-compatible /v1/embeddings server (OpenAI, vLLM, Ollama,
+    llama.cpp, text-embeddings-inference) whose vectors are fused with BM25F."""
+
+    base_url: str = Field(
+        default="",
+        alias="baseURL",
+        max_length=2048,
+        pattern=r"^(https?://\S+)?$",
+        description="Base URL of the embeddings API, e.g. http://tei:8080/v1 "
+        "(EMBEDDINGS_BASE_URL); empty: search ranks with BM25F alone.",
+    )
+    model: str = Field(
+        default="text-embedding-3-small",
+        min_length=1,
+        max_length=200,
+        description="Model that embeds queries (EMBEDDINGS_MODEL).",
+    )
+    passage_model: str = Field(
+        default="",
+        max_length=200,
+        description="Model name for guide texts when it differs (EMBEDDINGS_PASSAGE_MODEL).",
+    )
+    query_prefix: str = Field(
+        default="", max_length=64, description='Prefix of queries, e.g. "query: " for e5.'
+    )
+    passage_prefix: str = Field(
+        default="", max_length=64, description='Prefix of guide texts, e.g. "passage: ".'
+    )
+    input_type: bool = Field(
+        default=False,
+        description="Send input_type query/passage with each request (EMBEDDINGS_INPUT_TYPE).",
+    )
+    api_key_secret: SecretKeySelector | None = Field(
+        default=None, description="Secret key holding the API key (EMBEDDINGS_API_KEY)."
+    )
+
+    def environment(self) -> dict[str, str]:
+        """The API's non-secret embeddings settings; none while no base URL is set."""
+        if not self.base_url:
+            return {}
+        data = {"EMBEDDINGS_BASE_URL": self.base_url, "EMBEDDINGS_MODEL": self.model}
+        optional = {
+            "EMBEDDINGS_PASSAGE_MODEL": self.passage_model,
+            "EMBEDDINGS_QUERY_PREFIX": self.query_prefix,
+            "EMBEDDINGS_PASSAGE_PREFIX": self.passage_prefix,
+            "EMBEDDINGS_INPUT_TYPE": "true" if self.input_type else "",
+        }
+        data.update({name: value for name, value in optional.items() if value})
+        return data
+
+
 # Room for a hundred uploads at the API's default cap (UPLOAD_MAX_BYTES, 10 MiB).
 DEFAULT_DATA_SIZE_LIMIT = "1Gi"
 

@@ -39,15 +39,50 @@ from repairgpt_operator.resources.serviceaccount import build_serviceaccount
 
 
 @dataclass(frozen=True)
-class ChildKind:
-    """A kind of object the operator manages, and when an instance wants one."""
+class ApiKind:
+    """A Kubernetes kind as the API server names it."""
 
     api_version: str
     kind: str
     plural: str
+
+
+SERVICE_ACCOUNT = ApiKind("v1", "ServiceAccount", "serviceaccounts")
+CONFIG_MAP = ApiKind("v1", "ConfigMap", "configmaps")
+SERVICE = ApiKind("v1", "Service", "services")
+DEPLOYMENT = ApiKind("apps/v1", "Deployment", "deployments")
+CRON_JOB = ApiKind("batch/v1", "CronJob", "cronjobs")
+POD_DISRUPTION_BUDGET = ApiKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets")
+HORIZONTAL_POD_AUTOSCALER = ApiKind(
+    "autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"
+)
+NETWORK_POLICY = ApiKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies")
+INGRESS = ApiKind("networking.k8s.io/v1", "Ingress", "ingresses")
+SERVICE_MONITOR = ApiKind("monitoring.coreos.com/v1", "ServiceMonitor", "servicemonitors")
+POD_MONITOR = ApiKind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
+PROMETHEUS_RULE = ApiKind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules")
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """A kind of object the operator manages, and when an instance wants one."""
+
+    api: ApiKind
     build: Callable[[Instance], dict[str, Any]]
     wanted: Callable[[Instance], bool]
     component: Component = "api"
+
+    @property
+    def api_version(self) -> str:
+        return self.api.api_version
+
+    @property
+    def kind(self) -> str:
+        return self.api.kind
+
+    @property
+    def plural(self) -> str:
+        return self.api.plural
 
     @property
     def group(self) -> str:
@@ -94,91 +129,32 @@ def _scraped_by(kind: str) -> Callable[[Instance], bool]:
 
 # In apply order: what the Deployment references exists before it.
 API_CHILD_KINDS: tuple[ChildKind, ...] = (
-    ChildKind("v1", "ServiceAccount", "serviceaccounts", build_serviceaccount, _always),
-    ChildKind("v1", "ConfigMap", "configmaps", build_configmap, _always),
-    ChildKind("apps/v1", "Deployment", "deployments", build_deployment, _always),
+    ChildKind(SERVICE_ACCOUNT, build_serviceaccount, _always),
+    ChildKind(CONFIG_MAP, build_configmap, _always),
+    ChildKind(DEPLOYMENT, build_deployment, _always),
     ChildKind(
-        "apps/v1",
-        "Deployment",
-        "deployments",
-        build_maintenance_deployment,
-        _maintenance_page_wanted,
-        component="maintenance",
+        DEPLOYMENT, build_maintenance_deployment, _maintenance_page_wanted, component="maintenance"
     ),
-    ChildKind("v1", "Service", "services", build_service, _always),
-    ChildKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", build_pdb, _pdb_wanted),
+    ChildKind(SERVICE, build_service, _always),
+    ChildKind(POD_DISRUPTION_BUDGET, build_pdb, _pdb_wanted),
+    ChildKind(HORIZONTAL_POD_AUTOSCALER, build_hpa, _hpa_wanted),
+    ChildKind(NETWORK_POLICY, build_networkpolicy, lambda i: i.spec.network_policy.enabled),
+    ChildKind(INGRESS, build_ingress, lambda i: i.spec.ingress.enabled),
+    ChildKind(CRON_JOB, build_backup_cronjob, lambda i: i.spec.backup.enabled, component="backup"),
     ChildKind(
-        "autoscaling/v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        build_hpa,
-        _hpa_wanted,
-    ),
-    ChildKind(
-        "networking.k8s.io/v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        build_networkpolicy,
-        lambda i: i.spec.network_policy.enabled,
-    ),
-    ChildKind(
-        "networking.k8s.io/v1",
-        "Ingress",
-        "ingresses",
-        build_ingress,
-        lambda i: i.spec.ingress.enabled,
-    ),
-    ChildKind(
-        "batch/v1",
-        "CronJob",
-        "cronjobs",
-        build_backup_cronjob,
-        lambda i: i.spec.backup.enabled,
-        component="backup",
-    ),
-    ChildKind(
-        "batch/v1",
-        "CronJob",
-        "cronjobs",
+        CRON_JOB,
         build_verify_cronjob,
         lambda i: i.spec.backup.enabled and i.spec.backup.verify.enabled,
         component="verify",
     ),
-    ChildKind(
-        "batch/v1",
-        "CronJob",
-        "cronjobs",
-        build_retention_cronjob,
-        retention_wanted,
-        component="retention",
-    ),
+    ChildKind(CRON_JOB, build_retention_cronjob, retention_wanted, component="retention"),
     # Monitoring: the prometheus-operator kinds only where the cluster serves them (see
     # `desired_children`'s `missing`); the dashboard ConfigMap needs no CRD.
+    ChildKind(SERVICE_MONITOR, build_service_monitor, _scraped_by("ServiceMonitor")),
+    ChildKind(POD_MONITOR, build_pod_monitor, _scraped_by("PodMonitor")),
+    ChildKind(PROMETHEUS_RULE, build_prometheus_rule, lambda i: i.spec.monitoring.enabled),
     ChildKind(
-        "monitoring.coreos.com/v1",
-        "ServiceMonitor",
-        "servicemonitors",
-        build_service_monitor,
-        _scraped_by("ServiceMonitor"),
-    ),
-    ChildKind(
-        "monitoring.coreos.com/v1",
-        "PodMonitor",
-        "podmonitors",
-        build_pod_monitor,
-        _scraped_by("PodMonitor"),
-    ),
-    ChildKind(
-        "monitoring.coreos.com/v1",
-        "PrometheusRule",
-        "prometheusrules",
-        build_prometheus_rule,
-        lambda i: i.spec.monitoring.enabled,
-    ),
-    ChildKind(
-        "v1",
-        "ConfigMap",
-        "configmaps",
+        CONFIG_MAP,
         build_dashboard_configmap,
         lambda i: i.spec.monitoring.enabled and i.spec.monitoring.dashboard,
         component="dashboard",
@@ -245,6 +221,7 @@ def child_kind(api_version: str, kind: str) -> ChildKind | None:
 
 __all__ = [
     "API_CHILD_KINDS",
+    "ApiKind",
     "ChildKind",
     "ChildRef",
     "build_backup_cronjob",

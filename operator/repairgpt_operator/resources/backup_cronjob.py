@@ -3,31 +3,34 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from repairgpt_contract import argv
 from repairgpt_operator.backup.spec import BackupS3
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.instance.spec_fields import DatabaseSecretRef
-from repairgpt_operator.ownership import Component, child_metadata, common_labels
-from repairgpt_operator.resources.deployment import (
-    job_scratch_volume,
-    restricted_container_security_context,
-    restricted_pod_security_context,
+from repairgpt_operator.resources.scheduled_job import (
+    JobLimits,
+    build_scheduled_job,
+    job_container_frame,
+    job_pod_spec,
 )
 
-# A run that has not started within this long after its slot is skipped (and counted as missed
-# by the CronJob controller) rather than started late and overlapping the next one.
-STARTING_DEADLINE_SECONDS = 300
-BACKOFF_LIMIT = 2
-# A dump that is still running after three hours is stuck; the pod is killed and retried.
-ACTIVE_DEADLINE_SECONDS = 3 * 3600
-HISTORY_LIMIT = 3
+# A late run is skipped rather than overlapping the next one; a dump that is still running
+# after three hours is stuck, its pod is killed and retried.
+BACKUP_LIMITS = JobLimits(
+    starting_deadline_seconds=300,
+    backoff_limit=2,
+    active_deadline_seconds=3 * 3600,
+    history_limit=3,
+)
+# A verification restores a whole backup: allow it as long as a backup itself. A failed one is
+# a finding to report, not a flake to retry.
+VERIFY_LIMITS = replace(BACKUP_LIMITS, backoff_limit=0)
 BACKUP_CONTAINER = "backup"
 PRUNE_CONTAINER = "prune"
 VERIFY_CONTAINER = "verify"
-# A verification restores a whole backup: allow it as long as a backup itself.
-VERIFY_BACKOFF_LIMIT = 0
 # On each backup Job: `primary` or `replica`, the database it dumped.
 BACKUP_SOURCE_ANNOTATION = "repairgpt.io/backup-source"
 BackupSource = Literal["primary", "replica"]
@@ -98,28 +101,19 @@ def job_container(
 ) -> dict[str, Any]:
     """A container of the app image running one `repairgpt backup` command: DATABASE_URL and
     the S3 credentials by Secret reference, restricted, with a scratch /tmp."""
-    spec = instance.spec
     env = []
     if database is not None:
         env.append(_secret_env("DATABASE_URL", database.secret_name, database.key))
     env.extend(_s3_environment(s3))
-    return {
-        "name": name,
-        "image": spec.image,
-        "imagePullPolicy": spec.image_pull_policy,
-        "command": command,
-        "env": env,
-        "resources": {
-            # Memory stays flat whatever the database size (streamed multipart upload).
-            "requests": {"cpu": "100m", "memory": "128Mi"},
-            "limits": {"memory": "512Mi"},
-        },
-        "securityContext": restricted_container_security_context(),
-        # On failure the tail of the log becomes the termination message, which the Job's
-        # Failed condition and `kubectl describe pod` then show.
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
+    return job_container_frame(
+        name,
+        image=instance.spec.image,
+        instance=instance,
+        command=command,
+        env=env,
+        # Memory stays flat whatever the database size (streamed multipart upload).
+        resources={"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    )
 
 
 def backup_source(instance: Instance) -> BackupSource:
@@ -141,71 +135,23 @@ def backup_database(instance: Instance) -> DatabaseSecretRef:
 def backup_pod_spec(instance: Instance) -> dict[str, Any]:
     """The backup pod: the dump as an init container, so the prune runs only after it
     succeeded (containers of one pod cannot run one after another otherwise)."""
-    return {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "securityContext": restricted_pod_security_context(),
-        "initContainers": [
-            _container(
-                instance,
-                BACKUP_CONTAINER,
-                backup_command(instance),
-                database=backup_database(instance),
-            )
+    database = backup_database(instance)
+    return job_pod_spec(
+        [_container(instance, PRUNE_CONTAINER, prune_command(instance), database=None)],
+        init_containers=[
+            _container(instance, BACKUP_CONTAINER, backup_command(instance), database=database)
         ],
-        "containers": [
-            _container(instance, PRUNE_CONTAINER, prune_command(instance), database=None)
-        ],
-        "volumes": [job_scratch_volume()],
-    }
-
-
-def _cronjob(
-    instance: Instance,
-    component: Component,
-    *,
-    schedule: str,
-    backoff_limit: int,
-    pod_spec: dict[str, Any],
-    annotations: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    labels = common_labels(instance, component)
-    job_metadata: dict[str, Any] = {"labels": labels}
-    if annotations:
-        # Copied onto every Job, so each one tells what it ran against.
-        job_metadata["annotations"] = annotations
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": child_metadata(instance, component),
-        "spec": {
-            "schedule": schedule,
-            # Suspending backups suspends their verification too: nothing new to verify.
-            "suspend": instance.spec.backup.suspend,
-            # A second run while one is still going would only double the load.
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": HISTORY_LIMIT,
-            "failedJobsHistoryLimit": HISTORY_LIMIT,
-            "jobTemplate": {
-                "metadata": job_metadata,
-                "spec": {
-                    "backoffLimit": backoff_limit,
-                    "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
-                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
-                },
-            },
-        },
-    }
+    )
 
 
 def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
     """CronJob `<instance>-backup`: scheduled dump + prune, one run at a time."""
-    return _cronjob(
+    return build_scheduled_job(
         instance,
         "backup",
         schedule=instance.spec.backup.schedule,
-        backoff_limit=BACKOFF_LIMIT,
+        suspend=instance.spec.backup.suspend,
+        limits=BACKUP_LIMITS,
         pod_spec=backup_pod_spec(instance),
         annotations={BACKUP_SOURCE_ANNOTATION: backup_source(instance)},
     )
@@ -214,24 +160,19 @@ def build_backup_cronjob(instance: Instance) -> dict[str, Any]:
 def verify_pod_spec(instance: Instance) -> dict[str, Any]:
     """The verification pod: one container, DATABASE_URL naming the server to restore on."""
     database = instance.spec.backup.verify.database or instance.spec.database.primary
-    return {
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": False,
-        "securityContext": restricted_pod_security_context(),
-        "containers": [
-            _container(instance, VERIFY_CONTAINER, verify_command(instance), database=database)
-        ],
-        "volumes": [job_scratch_volume()],
-    }
+    return job_pod_spec(
+        [_container(instance, VERIFY_CONTAINER, verify_command(instance), database=database)]
+    )
 
 
 def build_verify_cronjob(instance: Instance) -> dict[str, Any]:
     """CronJob `<instance>-verify`: a scheduled restore test of the newest backup."""
-    return _cronjob(
+    return build_scheduled_job(
         instance,
         "verify",
         schedule=instance.spec.backup.verify.schedule,
-        # A failed verification is a finding to report, not a flake to retry.
-        backoff_limit=VERIFY_BACKOFF_LIMIT,
+        # Suspending backups suspends their verification too: nothing new to verify.
+        suspend=instance.spec.backup.suspend,
+        limits=VERIFY_LIMITS,
         pod_spec=verify_pod_spec(instance),
     )

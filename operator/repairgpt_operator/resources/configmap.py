@@ -40,6 +40,7 @@ def config_data(instance: Instance) -> dict[str, str]:
         data["LLM_PROVIDER"] = spec.llm.provider
     if spec.llm.base_url:
         data[spec.llm.base_url_variable] = spec.llm.base_url
+    data.update(spec.embeddings.environment())
     if spec.storage.s3 is not None:
         data["S3_BUCKET"] = spec.storage.s3.bucket
         data["S3_REGION"] = spec.storage.s3.region

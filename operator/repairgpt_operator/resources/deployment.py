@@ -66,6 +66,9 @@ def api_environment(instance: Instance) -> list[dict[str, Any]]:
     if spec.llm.api_key_secret is not None:
         key = spec.llm.api_key_secret
         env.append(_secret_env(spec.llm.api_key_variable, key.name, key.key))
+    embeddings_key = spec.embeddings.api_key_secret
+    if spec.embeddings.base_url and embeddings_key is not None:
+        env.append(_secret_env("EMBEDDINGS_API_KEY", embeddings_key.name, embeddings_key.key))
     if spec.storage.s3 is not None and spec.storage.s3.credentials_secret:
         for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             env.append(_secret_env(variable, spec.storage.s3.credentials_secret, variable))

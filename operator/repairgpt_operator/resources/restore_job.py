@@ -24,10 +24,7 @@ from repairgpt_operator.resources.backup_cronjob import (
     backup_command_for,
     job_container,
 )
-from repairgpt_operator.resources.deployment import (
-    job_scratch_volume,
-    restricted_pod_security_context,
-)
+from repairgpt_operator.resources.scheduled_job import job_pod_spec
 from repairgpt_operator.restore.spec import RESTORE_KIND, RepairGPTRestoreSpec
 
 RESTORE_LABEL = "repairgpt.io/restore"
@@ -114,13 +111,7 @@ def _job(restore: RestoreRequest, step: RestoreStep, container: dict[str, Any]) 
             "activeDeadlineSeconds": ACTIVE_DEADLINE_SECONDS,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": restricted_pod_security_context(),
-                    "containers": [container],
-                    "volumes": [job_scratch_volume()],
-                },
+                "spec": job_pod_spec([container]),
             },
         },
     }

@@ -33,6 +33,10 @@ RESTORE_PLURAL = "repairgptrestores"
 RESTORE_SINGULAR = "repairgptrestore"
 RESTORE_SHORT_NAMES = ["rgr"]
 
+OWN_DATABASE_NEEDS_MAINTENANCE = (
+    "maintenance: false needs spec.target: a restore into the instance's own database must hold "
+    "the API in maintenance mode"
+)
 HEADER = (
     "# Generated from operator/repairgpt_operator/restore/spec.py by\n"
     "#   python -m repairgpt_operator.restore.spec --output crds/repairgptrestore.yaml\n"
@@ -52,8 +56,7 @@ class RepairGPTRestoreSpec(CamelModel):
         # Restoring under a live API would interleave its writes with the restore.
         cel_rule(
             "has(self.target) || self.maintenance",
-            "maintenance: false needs spec.target: a restore into the instance's own database "
-            "must hold the API in maintenance mode",
+            OWN_DATABASE_NEEDS_MAINTENANCE,
             field_path=".maintenance",
             reason="FieldValueInvalid",
         ),
@@ -95,10 +98,7 @@ class RepairGPTRestoreSpec(CamelModel):
     @model_validator(mode="after")
     def _own_database_needs_maintenance(self) -> RepairGPTRestoreSpec:
         if self.target is None and not self.maintenance:
-            raise ValueError(
-                "maintenance: false needs spec.target: a restore into the instance's own "
-                "database must hold the API in maintenance mode"
-            )
+            raise ValueError(OWN_DATABASE_NEEDS_MAINTENANCE)
         return self
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from repairgpt_operator.backup.spec import BackupS3
 from repairgpt_operator.events import Event
 from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.spec import RepairGPTInstanceSpec
 from repairgpt_operator.instance.spec_fields import DatabaseSecretRef
 from repairgpt_operator.resources.restore_job import (
     RestoreRequest,
@@ -16,6 +17,7 @@ from repairgpt_operator.resources.restore_job import (
 )
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed"]
+T = TypeVar("T")
 COMPLETE = "Complete"
 FAILED = "Failed"
 
@@ -70,20 +72,20 @@ def is_terminal(status: Mapping[str, Any]) -> bool:
 
 def source_of(view: RestoreView) -> BackupS3 | None:
     """The S3 location: the restore's own, else the instance's backup location."""
-    if view.restore.spec.s3 is not None:
-        return view.restore.spec.s3
-    if view.instance is not None:
-        return view.instance.spec.backup.s3
-    return None
+    return _own_else_instance(view.restore.spec.s3, view, lambda spec: spec.backup.s3)
 
 
 def target_of(view: RestoreView) -> DatabaseSecretRef | None:
     """The database restored into: the restore's target, else the instance's primary."""
-    if view.restore.spec.target is not None:
-        return view.restore.spec.target
-    if view.instance is not None:
-        return view.instance.spec.database.primary
-    return None
+    return _own_else_instance(view.restore.spec.target, view, lambda spec: spec.database.primary)
+
+
+def _own_else_instance(
+    own: T | None, view: RestoreView, of_instance: Callable[[RepairGPTInstanceSpec], T | None]
+) -> T | None:
+    if own is not None:
+        return own
+    return of_instance(view.instance.spec) if view.instance is not None else None
 
 
 def safety_backup_needed(restore: RestoreRequest) -> bool:

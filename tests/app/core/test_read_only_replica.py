@@ -106,7 +106,7 @@ def test_reads_are_served_from_the_replica_while_the_primary_is_down(
     client = make_client(database_url=pair.primary_url, database_replica_url=pair.replica_url)
     without_replica = make_client(database_url=pair.primary_url)
     router = client.app.state.context.reads  # type: ignore[attr-defined]
-    router.retry_seconds = 1.0
+    router.cooldown.seconds = 1.0
     chat = client.post("/api/v1/chat/sessions").json()
     chat_headers = {"Authorization": f"Bearer {chat['token']}"}
     guide_id = client.get("/api/v1/guides", params={"q": "battery"}).json()["data"][0]["id"]
@@ -139,7 +139,7 @@ def test_reads_are_served_from_the_replica_while_the_primary_is_down(
     assert router.on_replica
     pair.primary.start()
     pair.replica.kill()
-    time.sleep(router.retry_seconds)
+    time.sleep(router.cooldown.seconds)
     response = client.get(f"/api/v1/guides/{guide_id}")
     assert response.status_code == 200, response.text
     assert not router.on_replica

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from repairgpt.services.retrieval import GuideDoc, GuideIndex, docs_from_guide_file
+from tests.utils.servers import stop_process
 
 SEED_FILE = Path(str(resources.files("repairgpt") / "data" / "seed_guides.json"))
 
@@ -128,9 +129,4 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
         tail = log_path.read_text(errors="replace")[-2000:]
         raise RuntimeError(f"{exc}\n--- server log ---\n{tail}") from exc
     yield LlamaServer(base_url=base_url, model=model_alias, process=process, log_path=log_path)
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_process(process)

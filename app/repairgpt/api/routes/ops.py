@@ -63,6 +63,9 @@ async def ready(request: Request, context: ContextDep) -> Response:
     # Kept fresh by the kubelet's readiness probe; the DatabaseConnectionFailure alert reads it.
     context.metrics.database_up.set(1 if checks["database"] == "ok" else 0)
     checks["redis"] = await context.redis.ping()
+    # Informational: BM25F alone (no endpoint, no vectors, endpoint failing) is still ready.
+    hybrid = context.hybrid_search
+    checks["search"] = hybrid.mode().describe() if hybrid is not None else "bm25f"
     guides = len(context.catalog.snapshot.index)
     detailed = not came_through_proxy(request.headers)
     if checks["database"] == "ok" and checks["migrations"] == "ok":

@@ -6,10 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from repairgpt.core.config import Settings
-from repairgpt.services.engines.base import AnswerEngine
-from repairgpt.services.engines.model import Messages, ModelEngine
-from repairgpt.services.engines.prompt import GUIDE_CONTEXT_CHARS
+from repairgpt.services.engines.model import ClientOptions, Messages, ModelEngine
 
 if TYPE_CHECKING:
     from anthropic import Anthropic
@@ -39,33 +36,10 @@ class AnthropicEngine(ModelEngine):
     It sends no temperature, which current releases of the anthropic SDK no longer accept.
     """
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None,
-        api_key: str,
-        model: str,
-        timeout: float = 20.0,
-        max_retries: int = 2,
-        fallback: AnswerEngine,
-        max_tokens: int = 800,
-        guide_context_chars: int = GUIDE_CONTEXT_CHARS,
-    ) -> None:
+    def _connect(self, options: ClientOptions) -> None:
         from anthropic import Anthropic  # imported here so the offline default needs no anthropic
 
-        super().__init__(
-            model=model,
-            fallback=fallback,
-            max_tokens=max_tokens,
-            guide_context_chars=guide_context_chars,
-        )
-        self._client: Anthropic = Anthropic(
-            base_url=base_url or None,
-            # A local server needs no key, but the SDK refuses to send a request without one.
-            api_key=api_key or "not-needed",
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        self._client: Anthropic = Anthropic(**options)
 
     def _params(self, messages: Messages) -> dict[str, Any]:
         system, turns = split_system(messages)
@@ -85,19 +59,3 @@ class AnthropicEngine(ModelEngine):
         # The context manager closes the HTTP response even if the reader stops early.
         with self._client.messages.stream(**self._params(messages)) as stream:
             yield (text for text in stream.text_stream if text)
-
-
-def configured(settings: Settings) -> bool:
-    """Anthropic is the chosen provider and an API key or a base URL points at an endpoint."""
-    return settings.llm_provider == "anthropic" and settings.llm_configured
-
-
-def from_settings(settings: Settings, *, fallback: AnswerEngine) -> AnthropicEngine:
-    api_key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
-    return AnthropicEngine(
-        base_url=settings.anthropic_base_url,
-        api_key=api_key,
-        model=settings.llm_model,
-        timeout=settings.llm_timeout,
-        fallback=fallback,
-    )

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from repairgpt.core.config import Settings
-from repairgpt.services.engines import anthropic, openai
+from repairgpt.services.engines.anthropic import AnthropicEngine
 from repairgpt.services.engines.base import AnswerEngine
+from repairgpt.services.engines.model import Endpoint, ModelEngine
 from repairgpt.services.engines.offline import OfflineEngine
+from repairgpt.services.engines.openai import OpenAIEngine
 
-# Model engines, one per `LLM_PROVIDER`: each module has `configured(settings)` (true only for
-# the chosen provider) and `from_settings(settings, fallback=...)`.
-MODEL_ENGINES: tuple[ModuleType, ...] = (openai, anthropic)
+# The model engine of each `LLM_PROVIDER`.
+MODEL_ENGINES: dict[str, type[ModelEngine]] = {
+    "openai": OpenAIEngine,
+    "anthropic": AnthropicEngine,
+}
+
+
+def provider_endpoint(settings: Settings) -> Endpoint:
+    """The base URL and API key that the settings give the chosen provider."""
+    if settings.llm_provider == "anthropic":
+        return settings.anthropic_base_url, settings.anthropic_api_key
+    return settings.openai_base_url, settings.openai_api_key
 
 
 def select_answer_engine(settings: Settings) -> AnswerEngine:
-    """The first model engine the settings configure, else the offline engine."""
+    """The chosen provider's engine when its endpoint is configured, else the offline engine.
+
+    A key or base URL of a provider not chosen switches no model on.
+    """
     offline = OfflineEngine()
-    for module in MODEL_ENGINES:
-        if module.configured(settings):
-            engine: AnswerEngine = module.from_settings(settings, fallback=offline)
-            return engine
-    return offline
+    if not settings.llm_configured:
+        return offline
+    engine = MODEL_ENGINES[settings.llm_provider]
+    chosen: AnswerEngine = engine.from_settings(
+        settings, provider_endpoint(settings), fallback=offline
+    )
+    return chosen

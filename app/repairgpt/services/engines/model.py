@@ -3,7 +3,8 @@ citations of retrieved guides only, and the fallback.
 
 A model engine falls back to another engine (the offline one) whenever the model endpoint
 fails, so a chat never ends in an error because a model server is down. A new provider only
-says how to send one request and how to stream one.
+says how to make its client, send one request and stream one (and `factory.py` where its
+settings are).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import Self, TypedDict
 
+from pydantic import SecretStr
+
+from repairgpt.core.config import Settings
 from repairgpt.services.engines.base import (
     Answer,
     AnswerEngine,
@@ -34,6 +39,17 @@ from repairgpt.services.retrieval import SearchHit
 logger = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
+# A provider's base URL (None for its own service) and API key.
+Endpoint = tuple[str | None, SecretStr | None]
+
+
+class ClientOptions(TypedDict):
+    """What both SDK clients take to reach an endpoint."""
+
+    base_url: str | None
+    api_key: str
+    timeout: float
+    max_retries: int
 
 
 class ModelEngine(ABC):
@@ -45,7 +61,11 @@ class ModelEngine(ABC):
     def __init__(
         self,
         *,
+        base_url: str | None,
+        api_key: str,
         model: str,
+        timeout: float = 20.0,
+        max_retries: int = 2,
         fallback: AnswerEngine,
         max_tokens: int = 800,
         temperature: float = 0.2,
@@ -56,6 +76,33 @@ class ModelEngine(ABC):
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.guide_context_chars = guide_context_chars
+        self._connect(
+            ClientOptions(
+                base_url=base_url or None,
+                # A local server needs no key, but the SDKs refuse to send a request without one.
+                api_key=api_key or "not-needed",
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, endpoint: Endpoint, *, fallback: AnswerEngine
+    ) -> Self:
+        """The engine for `endpoint`, with the model and timeout of `settings`."""
+        base_url, api_key = endpoint
+        return cls(
+            base_url=base_url,
+            api_key=api_key.get_secret_value() if api_key else "",
+            model=settings.llm_model,
+            timeout=settings.llm_timeout,
+            fallback=fallback,
+        )
+
+    @abstractmethod
+    def _connect(self, options: ClientOptions) -> None:
+        """Create the provider's client (its SDK is imported only when an engine is made)."""
 
     @abstractmethod
     def complete(self, messages: Messages) -> str:

@@ -6,10 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from repairgpt.core.config import Settings
-from repairgpt.services.engines.base import AnswerEngine
-from repairgpt.services.engines.model import Messages, ModelEngine
-from repairgpt.services.engines.prompt import GUIDE_CONTEXT_CHARS
+from repairgpt.services.engines.model import ClientOptions, Messages, ModelEngine
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -18,34 +15,10 @@ if TYPE_CHECKING:
 class OpenAIEngine(ModelEngine):
     """Answers through an OpenAI-compatible `/v1/chat/completions` endpoint."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None,
-        api_key: str,
-        model: str,
-        timeout: float = 20.0,
-        max_retries: int = 2,
-        fallback: AnswerEngine,
-        max_tokens: int = 800,
-        temperature: float = 0.2,
-        guide_context_chars: int = GUIDE_CONTEXT_CHARS,
-    ) -> None:
+    def _connect(self, options: ClientOptions) -> None:
         from openai import OpenAI  # imported here so the offline default needs no openai
 
-        super().__init__(
-            model=model,
-            fallback=fallback,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            guide_context_chars=guide_context_chars,
-        )
-        self._client: OpenAI = OpenAI(
-            base_url=base_url or None,
-            api_key=api_key or "not-needed",
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        self._client: OpenAI = OpenAI(**options)
 
     def _request(self, messages: Messages, *, stream: bool) -> Any:
         return self._client.chat.completions.create(
@@ -69,19 +42,3 @@ class OpenAIEngine(ModelEngine):
                 for chunk in response
                 if chunk.choices and chunk.choices[0].delta.content
             )
-
-
-def configured(settings: Settings) -> bool:
-    """OpenAI is the chosen provider and an API key or a base URL points at an endpoint."""
-    return settings.llm_provider == "openai" and settings.llm_configured
-
-
-def from_settings(settings: Settings, *, fallback: AnswerEngine) -> OpenAIEngine:
-    api_key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    return OpenAIEngine(
-        base_url=settings.openai_base_url,
-        api_key=api_key,
-        model=settings.llm_model,
-        timeout=settings.llm_timeout,
-        fallback=fallback,
-    )

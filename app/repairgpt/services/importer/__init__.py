@@ -7,7 +7,7 @@ from repairgpt.services.importer.database import (
     seed_if_empty,
 )
 from repairgpt.services.importer.guide_file import GuideFile, read_guide_file
-from repairgpt.services.importer.myfixit import (
+from repairgpt.services.importer.ifixit_jsonl import (
     MYFIXIT_LICENSE,
     device_category_from_ancestors,
     myfixit_step_images,

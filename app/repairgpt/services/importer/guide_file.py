@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from repairgpt.services.importer.myfixit import (
+from repairgpt.services.importer.ifixit_jsonl import (
     MYFIXIT_FORMAT,
     count_manuals,
     is_myfixit_manual,

@@ -8,11 +8,17 @@ from repairgpt.services.retrieval.analysis import (
     stem,
 )
 from repairgpt.services.retrieval.bm25f import FIELD_WEIGHTS
-from repairgpt.services.retrieval.documents import GuideDoc, SearchHit, docs_from_guide_file
+from repairgpt.services.retrieval.documents import (
+    Filters,
+    GuideDoc,
+    SearchHit,
+    docs_from_guide_file,
+)
 from repairgpt.services.retrieval.index import GuideIndex
 
 __all__ = [
     "FIELD_WEIGHTS",
+    "Filters",
     "GuideDoc",
     "GuideIndex",
     "SearchHit",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class SearchHit:
     # Share (0..1) of the question's own words, weighted by rarity, that the guide contains; a
     # low share means the guide only touches the question through a common word.
     coverage: float = 1.0
+
+
+class Filters(TypedDict, total=False):
+    """What a search may be narrowed to; a filter left out or None does not narrow it."""
+
+    language: str | None
+    device: str | None
+    difficulty: str | None
 
 
 def docs_from_guide_file(data: Mapping[str, Any], *, first_id: int = 1) -> list[GuideDoc]:

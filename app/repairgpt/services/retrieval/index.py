@@ -10,6 +10,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Unpack
 
 from repairgpt.services.retrieval.analysis import (
     analyse,
@@ -19,7 +20,7 @@ from repairgpt.services.retrieval.analysis import (
     slug,
 )
 from repairgpt.services.retrieval.bm25f import Bm25f, doc_fields
-from repairgpt.services.retrieval.documents import GuideDoc, SearchHit
+from repairgpt.services.retrieval.documents import Filters, GuideDoc, SearchHit
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _SAME_LANGUAGE_BOOST = 1.1
@@ -91,14 +92,7 @@ class GuideIndex:
         return len(self._entries)
 
     def search(
-        self,
-        query: str,
-        *,
-        limit: int = 10,
-        language: str | None = None,
-        device: str | None = None,
-        difficulty: str | None = None,
-        snippets: bool = True,
+        self, query: str, *, limit: int = 10, snippets: bool = True, **filters: Unpack[Filters]
     ) -> list[SearchHit]:
         """Guides ranked by relevance to the query; an empty query lists guides by title.
 
@@ -107,7 +101,7 @@ class GuideIndex:
         """
         if limit <= 0:
             return []
-        allowed = self._filter(language=language, device=device, difficulty=difficulty)
+        allowed = self._filter(**filters)
         if not query.strip():
             return self._by_title(allowed, limit)
         terms = query_terms(query)
@@ -178,8 +172,29 @@ class GuideIndex:
                     device_matched[doc_index] += device_weight
         return device_matched, device_total
 
+    def snippets(self, query: str, guide_ids: Collection[int]) -> dict[int, str]:
+        """The best-matching sentence of each of the given guides, as `search` chooses it."""
+        terms = query_terms(query)
+        wanted = set(guide_ids)
+        return {
+            entry.doc.id: self._snippet(entry, terms)
+            for entry in self._entries
+            if entry.doc.id in wanted
+        }
+
+    def allowed_ids(self, **filters: Unpack[Filters]) -> set[int] | None:
+        """Ids of the guides that pass the search filters, or None when there is no filter."""
+        allowed = self._filter(**filters)
+        if allowed is None:
+            return None
+        return {self._entries[i].doc.id for i in allowed}
+
     def _filter(
-        self, *, language: str | None, device: str | None, difficulty: str | None
+        self,
+        *,
+        language: str | None = None,
+        device: str | None = None,
+        difficulty: str | None = None,
     ) -> set[int] | None:
         """Indexes of guides that pass the filters, or None when there is no filter."""
         if not (language or device or difficulty):

@@ -15,7 +15,12 @@ def test_callers_outside_the_cluster_only_learn_that_the_api_is_ready(
 ) -> None:
     client = make_client(database_url=sqlite_url)
     direct = client.get("/ready").json()
-    assert direct["checks"] == {"database": "ok", "migrations": "ok", "redis": "not configured"}
+    assert direct["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "redis": "not configured",
+        "search": "bm25f",
+    }
     assert direct["guides"] == 4
     for headers in THROUGH_A_PROXY:
         outside = client.get("/ready", headers=headers)
@@ -45,7 +50,12 @@ def test_health_and_readiness_report_database_and_redis(
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"database": "ok", "migrations": "ok", "redis": "not configured"}
+    assert body["checks"] == {
+        "database": "ok",
+        "migrations": "ok",
+        "redis": "not configured",
+        "search": "bm25f",
+    }
     assert body["guides"] == 4
 
 
