@@ -358,6 +358,10 @@ def main(argv: list[str] | None = None) -> int:
         switch = failover(cluster, namespace, app, primary, replica)
     finally:
         cluster.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+        # The cluster's state outlives this run: an operator left behind would reconcile what
+        # the next benchmark creates.
+        cluster.kubectl("-n", "repairgpt-system", "delete", "deployment", "repairgpt-operator",
+                        "--ignore-not-found", check=False)  # fmt: skip
         replica.cleanup()
         primary.cleanup()
         devcluster.down(args.cluster_dir)

@@ -1,18 +1,22 @@
-"""Benchmark: how fast the operator converges 50 instances, what it writes when idle, its memory.
+"""Benchmark: how fast the operator converges N instances, what it writes when idle, whether it
+keeps its resync interval, its memory.
 
-    python bench/operator_converge.py [--instances 50] [--rounds 3] [--idle-seconds 60]
-                                      [--kubeconfig PATH]
+    python bench/operator_converge.py [--instances 50[,300,1000]] [--rounds 3]
+                                      [--idle-seconds 60] [--kubeconfig PATH]
 
-Without --kubeconfig (or KUBECONFIG) it starts the local control plane in .cluster-bench/ and
-stops it afterwards. In one run it measures:
+Without --kubeconfig (or KUBECONFIG) it starts the local cluster in .cluster-bench/, cordons its
+node for the run (the API pods stay pending: the operator is measured, not the kubelet) and
+stops it afterwards. Operator Deployments already in the cluster are scaled to 0 for the run and
+back after it. For each instance count, in one run:
 
 * floor: one client creates the N instances and then server-side-applies all their children
   itself, sequentially (what the operator must at least do);
-* operator: the same N instances applied at once with the operator running; time until every
+* operator: the same N instances applied at once with a fresh operator process; time until every
   instance has status.observedGeneration == metadata.generation and Reconciled=True;
   floor and operator alternate over --rounds rounds and the median ratio is reported;
-* idle: API write requests (POST/PUT/PATCH/APPLY/DELETE from the API server's own
-  apiserver_request_total) to the kinds the operator manages during --idle-seconds of resync;
+* idle, for --idle-seconds with a resync every 15 s: write requests by the operator (from the
+  API server's own apiserver_request_total, without the controllers' status writes of the
+  children, and the Events the operator posted), and the resyncs done against those due;
 * the operator's peak RSS (VmHWM).
 """
 
@@ -58,8 +62,10 @@ MANAGED_RESOURCES = {
 }
 # A shorter resync than the 60 s default, so that the idle window sees several full passes.
 BENCH_RESYNC_SECONDS = 15
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.2
 TARGET_RSS_MB = 150.0
+TARGET_RESYNC_SHARE = 0.95
+OPERATOR_SELECTOR = "app.kubernetes.io/name=repairgpt-operator"
 
 
 def _instance_manifest(name: str, namespace: str) -> dict[str, Any]:
@@ -161,13 +167,6 @@ def writes_between(
     return delta
 
 
-def apiserver_writes(kube: Kube) -> tuple[float, float]:
-    """(writes to the operator's kinds, all writes) so far, from the API server's /metrics."""
-    counts = write_counts(kube)
-    managed = sum(v for (_, resource, _), v in counts.items() if resource in MANAGED_RESOURCES)
-    return managed, sum(counts.values())
-
-
 def events_since(kube: Kube, since: str) -> dict[str, int]:
     """Events recorded at or after `since` (RFC 3339), in every namespace, by source/reason."""
     counts: dict[str, int] = {}
@@ -183,21 +182,212 @@ def events_since(kube: Kube, since: str) -> dict[str, int]:
     return counts
 
 
+def other_operators(kubectl: str, kubeconfig: Path) -> list[tuple[str, str, int]]:
+    """(namespace, name, replicas) of operator Deployments already running in the cluster: they
+    would reconcile the bench's instances too."""
+    found = []
+    listed = kubectl_run(kubectl, kubeconfig, "get", "deployments", "--all-namespaces",
+                         "-l", OPERATOR_SELECTOR, "-o", "json")  # fmt: skip
+    for item in json.loads(listed).get("items", []):
+        replicas = int((item.get("spec") or {}).get("replicas") or 0)
+        if replicas:
+            metadata = item["metadata"]
+            found.append((str(metadata["namespace"]), str(metadata["name"]), replicas))
+    return found
+
+
+def scale(kubectl: str, kubeconfig: Path, namespace: str, name: str, replicas: int) -> None:
+    kubectl_run(kubectl, kubeconfig, "-n", namespace, "scale", f"deployment/{name}",
+                f"--replicas={replicas}")  # fmt: skip
+
+
+def schedulable_nodes(kubectl: str, kubeconfig: Path) -> list[str]:
+    nodes = json.loads(kubectl_run(kubectl, kubeconfig, "get", "nodes", "-o", "json"))
+    return [
+        str(node["metadata"]["name"])
+        for node in nodes.get("items", [])
+        if not (node.get("spec") or {}).get("unschedulable")
+    ]
+
+
+def operator_idle_writes(
+    writes_by_kind: dict[str, float], events_by_source: dict[str, int]
+) -> tuple[float, float]:
+    """(writes by the operator, status writes by the controllers) in the idle window.
+
+    The operator never writes the status of a child and posts its Events as FIELD_MANAGER; the
+    Deployment and disruption controllers keep writing their objects' status after convergence.
+    """
+    operator_events = sum(
+        count for key, count in events_by_source.items() if key.startswith(f"{FIELD_MANAGER}/")
+    )
+    controllers = sum(
+        value
+        for label, value in writes_by_kind.items()
+        if label.endswith("/status") and not label.split()[1].startswith("repairgptinstances")
+    )
+    operator = sum(
+        value
+        for label, value in writes_by_kind.items()
+        if not label.endswith(" events")
+        and not label.endswith("/status")
+        or label.split()[1] == "repairgptinstances/status"
+    )
+    return operator + operator_events, controllers
+
+
+def measure_size(
+    kube: Kube, kubectl: str, kubeconfig: Path, run_id: str, count: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Floor and operator rounds for `count` instances, then the idle window; one result row."""
+    rounds: list[dict[str, float]] = []
+    namespaces: list[str] = []
+    operator: OperatorProcess | None = None
+    try:
+        for index in range(args.rounds):
+            floor_ns = f"bench-floor-{run_id}-{count}-{index}"
+            operator_ns = f"bench-operator-{run_id}-{count}-{index}"
+            for namespace in (floor_ns, operator_ns):
+                kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
+                namespaces.append(namespace)
+            print(f"{count} instances, round {index + 1}/{args.rounds}: floor ...", flush=True)
+            floor_seconds = measure_floor(kube, floor_ns, count)
+            if operator is not None:
+                operator.stop()
+            log_path = Path(tempfile.gettempdir()) / f"operator-bench-{run_id}-{count}-{index}.log"
+            resync = {"REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS)}
+            operator = OperatorProcess(kubeconfig, operator_ns, log_path, env=resync)
+            print(f"    operator (log: {log_path}) ...", flush=True)
+            sample = write_counts(kube)
+            cpu_before = operator.cpu_seconds()
+            operator_seconds, apply_seconds = measure_operator(kube, operator_ns, count)
+            operator_cpu = operator.cpu_seconds() - cpu_before
+            rounds.append(
+                {
+                    "floor_seconds": round(floor_seconds, 3),
+                    "operator_seconds": round(operator_seconds, 3),
+                    "operator_cr_apply_seconds": round(apply_seconds, 3),
+                    "operator_cpu_seconds": round(operator_cpu, 2),
+                    "ratio": round(operator_seconds / floor_seconds, 3),
+                    "operator_write_requests": sum(
+                        writes_between(sample, write_counts(kube)).values()
+                    ),
+                }
+            )
+            print(f"    ratio {operator_seconds / floor_seconds:.2f}", flush=True)
+        assert operator is not None
+        idle = measure_idle(kube, kubectl, kubeconfig, operator, operator_ns, count, args)
+    finally:
+        if operator is not None:
+            operator.stop()
+        for namespace in namespaces:
+            subprocess.run(
+                [kubectl, "--kubeconfig", str(kubeconfig), "delete", "namespace", namespace,
+                 "--wait=false"],
+                capture_output=True,
+                check=False,
+            )  # fmt: skip
+    median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
+    return {"instances": count, **median, "rounds": rounds, **idle}
+
+
+def measure_idle(
+    kube: Kube,
+    kubectl: str,
+    kubeconfig: Path,
+    operator: OperatorProcess,
+    namespace: str,
+    count: int,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Writes, Events and resyncs while nothing changes; the operator's peak RSS."""
+    # Idle means settled: the ReplicaSets have created their pods and the Deployment status
+    # changes this causes have reached every instance status.
+    settle_deadline = time.monotonic() + 120
+    while time.monotonic() < settle_deadline:
+        items = _list_instances(kube, namespace)
+        if all((i.get("status") or {}).get("replicas") == 2 for i in items):
+            break
+        time.sleep(1)
+    time.sleep(5)
+    print(f"    idle: {args.idle_seconds:.0f} s of resync every {BENCH_RESYNC_SECONDS} s ...",
+          flush=True)  # fmt: skip
+    _wait_no_terminating_namespaces(kubectl, kubeconfig)
+    sample = write_counts(kube)
+    resyncs_before = operator.metric("repairgpt_operator_reconciliations_total", trigger="resync")
+    child_writes_before = operator.metric("repairgpt_operator_child_writes_total")
+    idle_started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    time.sleep(args.idle_seconds)
+    writes_by_kind = writes_between(sample, write_counts(kube))
+    events = events_since(kube, idle_started)
+    resyncs = (
+        operator.metric("repairgpt_operator_reconciliations_total", trigger="resync")
+        - resyncs_before
+    )
+    operator_writes, controller_writes = operator_idle_writes(writes_by_kind, events)
+    due = count * args.idle_seconds / BENCH_RESYNC_SECONDS
+    return {
+        "idle_seconds": args.idle_seconds,
+        "idle_resync_interval_seconds": BENCH_RESYNC_SECONDS,
+        "idle_resyncs_due": due,
+        "idle_resyncs_done": resyncs,
+        "idle_resyncs_done_share": round(resyncs / due, 3) if due else 1.0,
+        "idle_operator_writes": operator_writes,
+        "idle_controller_status_writes": controller_writes,
+        "idle_operator_child_writes": operator.metric("repairgpt_operator_child_writes_total")
+        - child_writes_before,
+        "idle_write_requests": writes_by_kind,
+        "idle_events_by_source": events,
+        "operator_peak_rss_mb": round(operator.peak_rss_mb(), 1),
+    }
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    columns = [
+        ("instances", "instances", "{:.0f}"),
+        ("floor s", "floor_seconds", "{:.2f}"),
+        ("operator s", "operator_seconds", "{:.2f}"),
+        ("ratio", "ratio", "{:.2f}"),
+        ("op CPU s", "operator_cpu_seconds", "{:.1f}"),
+        ("op writes", "operator_write_requests", "{:.0f}"),
+        ("peak RSS MB", "operator_peak_rss_mb", "{:.1f}"),
+        ("idle op writes", "idle_operator_writes", "{:.0f}"),
+        ("idle ctrl status", "idle_controller_status_writes", "{:.0f}"),
+        ("resyncs due", "idle_resyncs_due", "{:.0f}"),
+        ("resyncs done", "idle_resyncs_done", "{:.0f}"),
+    ]
+    print()
+    print("  ".join(f"{title:>{max(len(title), 9)}}" for title, _, _ in columns))
+    for row in results:
+        print("  ".join(
+            f"{fmt.format(row[key]):>{max(len(title), 9)}}" for title, key, fmt in columns
+        ))  # fmt: skip
+    print(
+        f"targets: ratio <= {TARGET_RATIO}, peak RSS < {TARGET_RSS_MB:.0f} MB, 0 operator "
+        f"writes while idle, >= {TARGET_RESYNC_SHARE:.0%} of the resyncs due done"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=50)
+    parser.add_argument(
+        "--instances", default="50", help="instance counts, comma-separated: 50,300,1000"
+    )
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=3, help="floor/operator rounds (median)")
     parser.add_argument("--kubeconfig", type=Path, default=None)
     parser.add_argument("--cluster-dir", type=Path, default=REPO_ROOT / ".cluster-bench")
     args = parser.parse_args(argv)
+    sizes = [int(part) for part in str(args.instances).split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        parser.error("--instances takes positive counts, e.g. 50 or 50,300,1000")
 
     started_cluster = False
     kubeconfig = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
     )
     if kubeconfig is None:
-        print(f"starting the local control plane in {args.cluster_dir} ...", flush=True)
+        print(f"starting the local cluster in {args.cluster_dir} ...", flush=True)
         cluster = devcluster.up(args.cluster_dir)
         kubeconfig, kubectl = cluster.kubeconfig, str(cluster.bin_dir / "kubectl")
         started_cluster = True
@@ -209,177 +399,58 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["KUBECONFIG"] = str(kubeconfig)
     kube = Kube(load_api_client())
     run_id = uuid.uuid4().hex[:6]
-    namespaces: list[str] = []
-    operator: OperatorProcess | None = None
-    rounds: list[dict[str, float]] = []
+    paused = other_operators(kubectl, kubeconfig)
+    cordoned: list[str] = []
+    results: list[dict[str, Any]] = []
     try:
+        for namespace, name, _ in paused:
+            print(f"scaling the operator {namespace}/{name} to 0 for the run", flush=True)
+            scale(kubectl, kubeconfig, namespace, name, 0)
+        if started_cluster:
+            # The API pods of thousands of instances would not fit on the one node anyway:
+            # left pending, they measure the operator, not the kubelet.
+            cordoned = schedulable_nodes(kubectl, kubeconfig)
+            for node in cordoned:
+                kubectl_run(kubectl, kubeconfig, "cordon", node)
         kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
                  str(REPO_ROOT / "crds"))  # fmt: skip
         kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
                  "crd/repairgptinstances.repairgpt.io", "crd/repairgptrestores.repairgpt.io",
                  "--timeout=60s")  # fmt: skip
-        # The machine is shared, so timings wander: alternate floor and operator over several
-        # rounds (fresh namespaces each time) and report the median ratio.
-        for index in range(args.rounds):
-            floor_ns = f"bench-floor-{run_id}-{index}"
-            operator_ns = f"bench-operator-{run_id}-{index}"
-            for namespace in (floor_ns, operator_ns):
-                kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
-                namespaces.append(namespace)
-            print(f"round {index + 1}/{args.rounds}: floor ...", flush=True)
-            sample = write_counts(kube)
-            floor_seconds = measure_floor(kube, floor_ns, args.instances)
-            floor_writes = writes_between(sample, write_counts(kube))
-
-            if operator is not None:
-                operator.stop()
-            log_path = Path(tempfile.gettempdir()) / f"operator-bench-{run_id}-{index}.log"
-            resync = {"REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS)}
-            operator = OperatorProcess(kubeconfig, operator_ns, log_path, env=resync)
-            print(f"round {index + 1}/{args.rounds}: operator (log: {log_path}) ...", flush=True)
-            sample = write_counts(kube)
-            cpu_before = operator.cpu_seconds()
-            operator_seconds, apply_seconds = measure_operator(kube, operator_ns, args.instances)
-            operator_cpu = operator.cpu_seconds() - cpu_before
-            operator_writes = writes_between(sample, write_counts(kube))
-            rounds.append(
-                {
-                    "floor_seconds": round(floor_seconds, 3),
-                    "operator_seconds": round(operator_seconds, 3),
-                    "operator_cr_apply_seconds": round(apply_seconds, 3),
-                    "operator_cpu_seconds": round(operator_cpu, 2),
-                    "ratio": round(operator_seconds / floor_seconds, 3),
-                }
-            )
-            print(f"    ratio {operator_seconds / floor_seconds:.2f}", flush=True)
-        assert operator is not None
-
-        # Idle means settled: the ReplicaSets have created their pods and the Deployment status
-        # changes this causes have reached every instance status.
-        settle_deadline = time.monotonic() + 120
-        while time.monotonic() < settle_deadline:
-            items = _list_instances(kube, operator_ns)
-            if all((i.get("status") or {}).get("replicas") == 2 for i in items):
-                break
-            time.sleep(1)
-        time.sleep(5)
-        print(
-            f"idle: {args.idle_seconds:.0f} s of resync every {BENCH_RESYNC_SECONDS} s ...",
-            flush=True,
-        )
-        _wait_no_terminating_namespaces(kubectl, kubeconfig)
-        idle_sample = write_counts(kube)
-        managed_before, total_before = apiserver_writes(kube)
-        resyncs_before = operator.metric(
-            "repairgpt_operator_reconciliations_total", trigger="resync"
-        )
-        child_writes_before = operator.metric("repairgpt_operator_child_writes_total")
-        idle_started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        time.sleep(args.idle_seconds)
-        managed_after, total_after = apiserver_writes(kube)
-        idle_writes_by_kind = writes_between(idle_sample, write_counts(kube))
-        idle_events = events_since(kube, idle_started)
-        resyncs = (
-            operator.metric("repairgpt_operator_reconciliations_total", trigger="resync")
-            - resyncs_before
-        )
-        child_writes = (
-            operator.metric("repairgpt_operator_child_writes_total") - child_writes_before
-        )
-        peak_rss = operator.peak_rss_mb()
+        for count in sizes:
+            # The machine is shared, so timings wander: floor and operator alternate over
+            # several rounds (fresh namespaces each time) and the median ratio counts.
+            _wait_no_terminating_namespaces(kubectl, kubeconfig)
+            results.append(measure_size(kube, kubectl, kubeconfig, run_id, count, args))
+            print_table(results)
     finally:
-        if operator is not None:
-            operator.stop()
-        for namespace in namespaces:
-            subprocess.run(
-                [kubectl, "--kubeconfig", str(kubeconfig), "delete", "namespace", namespace,
-                 "--wait=false"],
-                capture_output=True,
-                check=False,
-            )  # fmt: skip
+        for node in cordoned:
+            kubectl_run(kubectl, kubeconfig, "uncordon", node)
+        for namespace, name, replicas in paused:
+            scale(kubectl, kubeconfig, namespace, name, replicas)
         if started_cluster:
             devcluster.down(args.cluster_dir)
 
-    median = sorted(rounds, key=lambda r: r["ratio"])[len(rounds) // 2]
-    ratio = median["ratio"]
-    floor_seconds, operator_seconds = median["floor_seconds"], median["operator_seconds"]
-    apply_seconds, operator_cpu = (
-        median["operator_cr_apply_seconds"],
-        median["operator_cpu_seconds"],
-    )
-    # The API server's counters cannot tell who posted an Event, and the control plane posts
-    # its own (the disruption controller about PDBs of pods that never run here): count the
-    # operator's Events by their source instead.
-    operator_events = sum(
-        count for key, count in idle_events.items() if key.startswith(f"{FIELD_MANAGER}/")
-    )
-    idle_writes = operator_events + sum(
-        value for label, value in idle_writes_by_kind.items() if not label.endswith(" events")
-    )
-    rows = [
-        ("instances", f"{args.instances}", ""),
-        ("floor: one client, SSA of all children (s)", f"{floor_seconds:.2f}", ""),
-        ("operator: all Reconciled=True (s)", f"{operator_seconds:.2f}",
-         f"(creating the CRs took {apply_seconds:.2f} s of it)"),
-        ("operator CPU time while converging (s)", f"{operator_cpu:.2f}", ""),
-        ("ratio operator / floor (median round)", f"{ratio:.2f}", f"target <= {TARGET_RATIO}"),
-        ("ratio of each round", " ".join(f"{r['ratio']:.2f}" for r in rounds), ""),
-        (f"API writes to managed kinds in {args.idle_seconds:.0f} s idle", f"{idle_writes:.0f}",
-         "target 0"),
-        ("API writes, all kinds, same window", f"{total_after - total_before:.0f}",
-         "includes the control plane's own leases"),
-        ("resync reconciliations in the idle window", f"{resyncs:.0f}", ""),
-        *(
-            (f"    idle Events from {source}", f"{count}", "")
-            for source, count in sorted(idle_events.items())
-        ),
-        ("child writes by the operator in the idle window", f"{child_writes:.0f}", ""),
-        ("operator peak RSS (MB)", f"{peak_rss:.1f}", f"target < {TARGET_RSS_MB:.0f}"),
-    ]  # fmt: skip
-    for label, value in sorted(idle_writes_by_kind.items()):
-        rows.append((f"    idle: {label}", f"{value:.0f}", ""))
-    for phase, writes in (("floor", floor_writes), ("operator", operator_writes)):
-        rows.append(
-            (f"{phase}: write requests to managed kinds", f"{sum(writes.values()):.0f}", "")
-        )
-        for label, value in sorted(writes.items()):
-            rows.append((f"    {label}", f"{value:.0f}", ""))
-    width = max(len(r[0]) for r in rows)
-    print()
-    print(f"{'metric':<{width}}  {'value':>10}  note")
-    print(f"{'-' * width}  {'-' * 10}  {'-' * 30}")
-    for label, shown, note in rows:
-        print(f"{label:<{width}}  {shown:>10}  {note}")
-
-    result = {
-        "benchmark": "operator_converge",
-        "instances": args.instances,
-        "floor_seconds": round(floor_seconds, 3),
-        "operator_seconds": round(operator_seconds, 3),
-        "operator_cr_apply_seconds": round(apply_seconds, 3),
-        "operator_cpu_seconds_converging": round(operator_cpu, 2),
-        "ratio": round(ratio, 3),
-        "rounds": rounds,
-        "ratio_target": TARGET_RATIO,
-        "idle_seconds": args.idle_seconds,
-        "idle_resync_interval_seconds": BENCH_RESYNC_SECONDS,
-        "idle_resync_reconciliations": resyncs,
-        "idle_api_writes_managed_kinds": idle_writes,
-        "idle_api_writes_all_kinds": total_after - total_before,
-        "idle_operator_child_writes": child_writes,
-        "idle_write_requests": idle_writes_by_kind,
-        "idle_events_by_source": idle_events,
-        "floor_write_requests": floor_writes,
-        "operator_write_requests": operator_writes,
-        "operator_peak_rss_mb": round(peak_rss, 1),
-        "rss_target_mb": TARGET_RSS_MB,
-        "targets_met": {
-            "ratio": ratio <= TARGET_RATIO,
-            "idle_writes": idle_writes == 0,
-            "rss": peak_rss < TARGET_RSS_MB,
+    for row in results:
+        row["targets_met"] = {
+            "ratio": row["ratio"] <= TARGET_RATIO,
+            "rss": row["operator_peak_rss_mb"] < TARGET_RSS_MB,
+            "idle_writes": row["idle_operator_writes"] == 0,
+            "resyncs": row["idle_resyncs_done_share"] >= TARGET_RESYNC_SHARE,
+        }
+    save_results(
+        RESULTS,
+        {
+            "benchmark": "operator_converge",
+            "targets": {
+                "ratio": TARGET_RATIO,
+                "rss_mb": TARGET_RSS_MB,
+                "idle_operator_writes": 0,
+                "resyncs_done_share": TARGET_RESYNC_SHARE,
+            },
+            "results": results,
         },
-    }
-    save_results(RESULTS, result)
+    )
     return 0
 
 

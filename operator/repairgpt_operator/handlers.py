@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from repairgpt_operator import metrics
+from repairgpt_operator.instance.reconcile import compares_first
 from repairgpt_operator.instance.spec import GROUP, PLURAL, RESTORE_HOLD_ANNOTATION, VERSION
 from repairgpt_operator.ownership import (
     COMPONENT_LABEL,
@@ -52,6 +53,10 @@ def tune(settings: kopf.OperatorSettings) -> None:
         prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
     )
     settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # After writing its state, kopf waits for the watch to deliver that version before it looks
+    # for changes again; on a busy API server the 5 s default runs out and kopf handles the
+    # older version as a new creation (applying every child once more).
+    settings.persistence.consistency_timeout = 60.0
     # Events are posted by kube.post_event with domain reasons, not kopf's handler chatter.
     settings.posting.enabled = False
     settings.peering.standalone = True
@@ -61,6 +66,10 @@ def tune(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.execution.max_workers = 16
+    # kopf runs one task per object with pending events (not bounded: a bound would stall a
+    # whole watch while its tasks wait for their own writes to come back); an idle one is let
+    # go after a second rather than five, so that fewer of them are kept.
+    settings.queueing.idle_timeout = 1.0
     selector = f"{MANAGED_BY_LABEL}={FIELD_MANAGER}"
     for kind in API_CHILD_KINDS:
         # Server-side filtering: only the operator's own children travel over the watches.
@@ -115,8 +124,7 @@ def reconcile_on_change(
     for key in LEGACY_KOPF_ANNOTATIONS & set(body.metadata.annotations):
         patch.metadata.annotations[key] = None
     trigger = str(getattr(reason, "value", reason))
-    # On resume most children already match: compare first, so a restart writes nothing.
-    outcome = runtime_of(memo).reconcile(body, trigger, compare=trigger == "resume")
+    outcome = runtime_of(memo).reconcile(body, trigger, compare=compares_first(body, trigger))
     if outcome.invalid_spec:
         raise kopf.PermanentError(outcome.invalid_spec)
     if outcome.errors and not outcome.namespace_terminating:
@@ -154,7 +162,8 @@ def on_job_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     if component == "restore" and labels.get(RESTORE_LABEL):
         runtime.restores.wake(namespace, str(labels[RESTORE_LABEL]))
     elif component in ("backup", "verify") and labels.get(INSTANCE_LABEL):
-        runtime.backup_refresher.submit(namespace, str(labels[INSTANCE_LABEL]), dict(job))
+        # The refresh reads the Jobs afresh: nothing of this one needs keeping meanwhile.
+        runtime.backup_refresher.submit(namespace, str(labels[INSTANCE_LABEL]), {})
 
 
 @kopf.on.event(GROUP, VERSION, RESTORE_PLURAL, id="watch-restores")

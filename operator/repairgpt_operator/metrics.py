@@ -96,6 +96,17 @@ WORK_QUEUE_DEPTH = Gauge(
     ["queue"],
 )
 
+RESYNCS = Counter(
+    "repairgpt_operator_resyncs",
+    "Periodic resyncs of an instance that ran, by outcome (done, failed).",
+    ["outcome"],
+)
+RESYNC_LAG = Gauge(
+    "repairgpt_operator_resync_lag_seconds",
+    "How long the most overdue instance has waited for its periodic resync; above the resync "
+    "interval, the operator cannot keep the interval.",
+)
+
 INSTANCE_PHASES = ("Running", "Progressing", "Maintenance", "FailedOver", "Degraded")
 CONDITION_STATUSES = ("True", "False", "Unknown")
 

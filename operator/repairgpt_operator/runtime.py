@@ -10,7 +10,7 @@ from typing import Any
 from repairgpt_operator import kube as kube_module
 from repairgpt_operator import metrics, reporting
 from repairgpt_operator.background import Background, Heartbeat
-from repairgpt_operator.failover.prober import FailoverProber
+from repairgpt_operator.failover.prober import FailoverProber, failover_enabled
 from repairgpt_operator.instance.outcome import Outcome
 from repairgpt_operator.instance.reconcile import (
     reconcile_child,
@@ -21,6 +21,7 @@ from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.resync import ResyncScheduler
 from repairgpt_operator.instance.spec import API_VERSION
 from repairgpt_operator.instance.status_refresh import StatusRefresher
+from repairgpt_operator.instance.verdicts import ChildVerdicts
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.ownership import owner_of
 from repairgpt_operator.resources import ChildKind
@@ -44,11 +45,17 @@ class Runtime:
     def __init__(self, kube: Callable[[], Kube] = kube_module.shared) -> None:
         self._kube = kube
         self.registry = InstanceRegistry()
+        self.verdicts = ChildVerdicts()
         self.status_refresher = StatusRefresher(self.refresh_status, STATUS_REFRESH_DELAY_SECONDS)
         # Scheduled Jobs are owned by the CronJob, not the instance: matched by their labels.
         self.backup_refresher = StatusRefresher(self.refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
         self.restores = RestoreTracker(self.drive_restore, RESTORE_WAKE_DELAY_SECONDS)
-        self.prober = FailoverProber(kube, self.registry.snapshot, self.reconcile_after_switch)
+        self.prober = FailoverProber(
+            kube,
+            lambda: self.registry.keys(where=failover_enabled),
+            self.registry.get,
+            self.reconcile_after_switch,
+        )
         self.resync = ResyncScheduler(self.registry.keys, self.resync_one)
         metrics.WORK_QUEUE_DEPTH.labels(queue="status").set_function(self.status_refresher.pending)
         metrics.WORK_QUEUE_DEPTH.labels(queue="backup").set_function(self.backup_refresher.pending)
@@ -56,6 +63,8 @@ class Runtime:
             {
                 "heartbeat": Heartbeat().run,
                 "resync": self.resync.run,
+                "status-refresh": self.status_refresher.run,
+                "backup-refresh": self.backup_refresher.run,
                 "failover-probes": self.prober.run,
                 "restores": lambda: self.restores.run(RESTORE_TICK_SECONDS),
             }
@@ -64,7 +73,15 @@ class Runtime:
     def reconcile(self, body: Mapping[str, Any], trigger: str, *, compare: bool) -> Outcome:
         """Reconcile one instance, then report and log what it did."""
         kube = self._kube()
-        outcome = reconcile_instance(kube, body, compare=compare, registry=self.registry)
+        outcome = reconcile_instance(
+            kube,
+            body,
+            compare=compare,
+            registry=self.registry,
+            verdicts=self.verdicts,
+            # At start-up (resume) the watches may not have listed every child yet.
+            trust_watches=trigger not in ("resume", "create", "update"),
+        )
         if outcome.namespace_terminating:
             # The namespace controller is deleting the instance with everything else.
             return outcome
@@ -114,6 +131,12 @@ class Runtime:
         """A child changed or went away: restore it if it drifted, refresh the status."""
         child = event.get("object") or {}
         deleted = event.get("type") == "DELETED"
+        child_metadata = child.get("metadata") or {}
+        if deleted:
+            namespace = str(child_metadata.get("namespace"))
+            self.verdicts.forget(kind.kind, namespace, str(child_metadata.get("name")))
+        else:
+            self.verdicts.observe({**child, "kind": kind.kind})
         instance_body = self._owning_instance(child, deleted=deleted)
         if instance_body is None:
             return
@@ -122,12 +145,17 @@ class Runtime:
         kube = self._kube()
         current = None if deleted else child
         child_name = str(child["metadata"]["name"])
-        outcome = reconcile_child(kube, instance_body, current, kind=kind.kind, name=child_name)
+        outcome = reconcile_child(
+            kube, instance_body, current, kind=kind.kind, name=child_name, verdicts=self.verdicts
+        )
         reporting.report(kube, instance_body, "child", outcome)
         is_api_deployment = kind.kind == "Deployment" and child_name == f"{name}-api"
         if is_api_deployment and not deleted and not outcome.applied:
             # A restored Deployment comes back as a new event; refresh from that one.
-            self.status_refresher.submit(namespace, name, dict(child))
+            # Only the latest of a burst is kept per instance, without its managedFields (a
+            # third of the object, read by no status decision).
+            metadata = {k: v for k, v in child["metadata"].items() if k != "managedFields"}
+            self.status_refresher.submit(namespace, name, {**child, "metadata": metadata})
         if outcome.applied:
             why = "deleted" if deleted else "changed"
             log.info("restored %s of %s/%s (%s)", outcome.applied, namespace, name, why)

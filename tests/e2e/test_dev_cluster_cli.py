@@ -3,6 +3,7 @@ leave nothing behind when stopped."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from pathlib import Path
@@ -117,11 +118,18 @@ def test_a_preset_binary_folder_missing_binaries_is_a_clear_error(
         devcluster.ensure_binaries()
 
 
+def test_service_ranges_of_slots_do_not_overlap_and_hold_thousands() -> None:
+    ranges = [ipaddress.IPv4Network(NodeNetwork(slot).service_cidr) for slot in (1, 2, 200)]
+    assert all(r.num_addresses >= 4096 for r in ranges)
+    assert not ranges[0].overlaps(ranges[1]) and not ranges[1].overlaps(ranges[2])
+    assert NodeNetwork(1).kubernetes_service_ip == str(ranges[0][1])
+
+
 def test_a_cluster_back_in_another_slot_starts_with_an_empty_etcd(tmp_path: Path) -> None:
     from devcluster.cluster import forget_state_of_another_slot
 
     (tmp_path / "etcd" / "member").mkdir(parents=True)
-    (tmp_path / "etcd-slot").write_text("2")
+    (tmp_path / "etcd-slot").write_text(NodeNetwork(2).layout)
     # Data made in slot 2 is kept while the cluster comes back in slot 2 ...
     assert not forget_state_of_another_slot(tmp_path, NodeNetwork(2))
     assert not forget_state_of_another_slot(tmp_path, NodeNetwork(2))
@@ -129,7 +137,11 @@ def test_a_cluster_back_in_another_slot_starts_with_an_empty_etcd(tmp_path: Path
     # ... and dropped when it comes back in slot 1, whose addresses its objects do not hold.
     assert forget_state_of_another_slot(tmp_path, NodeNetwork(1))
     assert not (tmp_path / "etcd").exists()
-    assert (tmp_path / "etcd-slot").read_text() == "1"
+    assert (tmp_path / "etcd-slot").read_text() == NodeNetwork(1).layout
+    # Data made in the same slot with another Service range (an older layout) is dropped.
+    (tmp_path / "etcd").mkdir()
+    (tmp_path / "etcd-slot").write_text("1")
+    assert forget_state_of_another_slot(tmp_path, NodeNetwork(1))
     # Data of unknown origin (from before the slot was recorded) is dropped too.
     (tmp_path / "etcd-slot").unlink()
     (tmp_path / "etcd").mkdir()

@@ -1,14 +1,17 @@
-"""kopf's settings: the annotations that ask for an action reach the update handler at once."""
+"""kopf's settings: the annotations that ask for an action reach the update handler at once; which
+change-triggered reconciliations read the children first."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import kopf
+import pytest
 
 from repairgpt_operator.backup.on_demand import BACKUP_NOW_ANNOTATION
 from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
+from repairgpt_operator.instance.reconcile import compares_first
 from repairgpt_operator.rollout.restart import RESTART_ANNOTATION
 from repairgpt_operator.rollout.upgrade import SKIP_ANNOTATION
 
@@ -52,3 +55,21 @@ def test_kopfs_own_state_stays_out_of_the_comparison() -> None:
         f"{KOPF_STATE_PREFIX}/reconcile-on-update": "{}",
     }
     assert "metadata" not in _essence(settings, state)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "generation", "observed", "compare"),
+    [
+        ("resume", 3, 1, True),
+        ("create", 1, None, False),  # a new instance: every child is new
+        ("update", 4, 3, False),  # a new generation: its children are about to change
+        ("create", 1, 1, True),  # the same creation handed over again after the status write
+        ("update", 4, 4, True),  # an annotation changed, not the spec
+    ],
+)
+def test_only_a_new_generation_is_applied_without_reading_first(
+    trigger: str, generation: int, observed: int | None, compare: bool
+) -> None:
+    status = {} if observed is None else {"observedGeneration": observed}
+    body = {"metadata": {"generation": generation}, "status": status}
+    assert compares_first(body, trigger) is compare

@@ -84,16 +84,17 @@ def _read_slot(state: Path) -> NodeNetwork | None:
 
 
 def forget_state_of_another_slot(state: Path, net: NodeNetwork) -> bool:
-    """Start from an empty etcd when the cluster comes back in another slot than the one its
-    objects were made in: they hold that slot's addresses (the `kubernetes` Service's
-    ClusterIP, which the API server's certificate no longer names; pod and endpoint addresses).
+    """Start from an empty etcd when the cluster comes back in another slot (or address layout)
+    than the one its objects were made in: they hold that slot's addresses (the `kubernetes`
+    Service's ClusterIP, which the API server's certificate no longer names; pod and endpoint
+    addresses).
     Returns whether the old state was removed."""
     data, record = state / "etcd", state / "etcd-slot"
     made_in = record.read_text().strip() if record.exists() else None
-    stale = data.exists() and made_in != str(net.slot)
+    stale = data.exists() and made_in != net.layout
     if stale:
         shutil.rmtree(data)
-    record.write_text(str(net.slot))
+    record.write_text(net.layout)
     return stale
 
 

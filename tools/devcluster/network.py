@@ -10,6 +10,7 @@ route beyond this machine. Deleting the namespace deletes the bridge, the veths 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from devcluster.processes import DevClusterError, run
 
 SLOTS_DIR = Path("/run/repairgpt-devcluster")
 MAX_SLOT = 200
+# Each slot's Services get a /20 of this block: 4,094 ClusterIPs, room for a thousand instances
+# and the same again applied by a benchmark's reference client.
+SERVICE_BLOCK = ipaddress.IPv4Network("10.176.0.0/12")
+SERVICE_PREFIX = 20
 
 
 @dataclass(frozen=True)
@@ -54,11 +59,18 @@ class NodeNetwork:
 
     @property
     def service_cidr(self) -> str:
-        return f"10.151.{self.slot}.0/24"
+        size = 2 ** (32 - SERVICE_PREFIX)
+        start = int(SERVICE_BLOCK.network_address) + self.slot * size
+        return str(ipaddress.IPv4Network((start, SERVICE_PREFIX)))
 
     @property
     def kubernetes_service_ip(self) -> str:
-        return f"10.151.{self.slot}.1"
+        return str(ipaddress.IPv4Network(self.service_cidr)[1])
+
+    @property
+    def layout(self) -> str:
+        """What the cluster's stored objects depend on: its slot and its Service range."""
+        return f"{self.slot} {self.service_cidr}"
 
     @property
     def bridge(self) -> str:

@@ -59,10 +59,13 @@ def observe_jobs(kube: Kube, instance: Instance, component: Component) -> JobsOb
     """The CronJob of one component and its Jobs and pods."""
     namespace = instance.namespace
     selector = label_selector(selector_labels(instance, component))
+    jobs = tuple(kube.list("batch/v1", "Job", namespace, label_selector=selector))
+    # The pods matter only for the termination messages of the Jobs' pods.
+    pods = tuple(kube.list("v1", "Pod", namespace, label_selector=selector)) if jobs else ()
     return JobsObservation(
         cronjob=kube.get("batch/v1", "CronJob", namespace, child_name(instance, component)),
-        jobs=tuple(kube.list("batch/v1", "Job", namespace, label_selector=selector)),
-        pods=tuple(kube.list("v1", "Pod", namespace, label_selector=selector)),
+        jobs=jobs,
+        pods=pods,
     )
 
 

@@ -101,21 +101,29 @@ EVENTS: dict[str, tuple[str, str]] = {
 }
 
 
+def failover_enabled(body: Mapping[str, Any]) -> bool:
+    """Whether an instance body asks for failover (read without parsing the whole spec)."""
+    return bool(((body.get("spec") or {}).get("failover") or {}).get("enabled"))
+
+
 class FailoverProber:
     """Schedules the probes of every instance with failover on and applies the decisions.
 
-    `instances` returns the bodies the operator knows; `reconcile(body)` applies the children
-    after a switch.
+    `keys` returns the instances with failover on, `body(namespace, name)` a copy of one of
+    them (each read only when its probe is due); `reconcile(body)` applies the children after a
+    switch.
     """
 
     def __init__(
         self,
         kube: Callable[[], Kube],
-        instances: Callable[[], list[dict[str, Any]]],
+        keys: Callable[[], list[Key]],
+        body: Callable[[str, str], dict[str, Any] | None],
         reconcile: Callable[[dict[str, Any]], None],
     ) -> None:
         self._kube = kube
-        self._instances = instances
+        self._keys = keys
+        self._body = body
         self._reconcile = reconcile
         self._tracked: dict[Key, _Tracked] = {}
         self._lock = threading.Lock()
@@ -130,26 +138,37 @@ class FailoverProber:
 
     def due(self, now: float) -> list[dict[str, Any]]:
         """Bodies of the instances whose next probe is due (and not already running)."""
-        wanted: dict[Key, dict[str, Any]] = {}
-        for body in self._instances():
-            spec = body.get("spec") or {}
-            if (spec.get("failover") or {}).get("enabled"):
-                metadata = body["metadata"]
-                wanted[(metadata["namespace"], metadata["name"])] = body
-        ready = []
+        wanted = set(self._keys())
         with self._lock:
             for key in list(self._tracked):
                 if key not in wanted:
                     del self._tracked[key]
-            for key, body in wanted.items():
-                tracked = self._tracked.get(key)
-                if tracked is None:
-                    tracked = _Tracked(state_from_status(body.get("status") or {}))
-                    self._tracked[key] = tracked
-                if not tracked.busy and tracked.next_due <= now:
-                    tracked.busy = True
-                    ready.append(body)
-        return ready
+            new = [key for key in wanted if key not in self._tracked]
+        for key in new:
+            body = self._body(*key)
+            if body is not None:
+                state = state_from_status(body.get("status") or {})
+                with self._lock:
+                    self._tracked.setdefault(key, _Tracked(state))
+        with self._lock:
+            ready = [
+                key
+                for key in wanted
+                if key in self._tracked
+                and not self._tracked[key].busy
+                and self._tracked[key].next_due <= now
+            ]
+            for key in ready:
+                self._tracked[key].busy = True
+        bodies = []
+        for key in ready:
+            body = self._body(*key)
+            if body is None:
+                with self._lock:
+                    self._tracked.pop(key, None)
+                continue
+            bodies.append(body)
+        return bodies
 
     def probe(self, body: dict[str, Any]) -> None:
         """One probe of one instance (blocking): decide, record, switch if needed."""

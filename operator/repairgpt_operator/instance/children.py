@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from repairgpt_operator.instance.drift import applies_field, needs_apply
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.instance.verdicts import ChildVerdicts
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.maintenance.advance import restore_replicas_after_maintenance
 from repairgpt_operator.monitoring.discovery import (
@@ -95,12 +96,17 @@ def sync_children(
     compare: bool,
     live: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
     outcome: Outcome,
+    verdicts: ChildVerdicts | None = None,
+    trust_watches: bool = False,
 ) -> dict[str, Any] | None:
     """Apply every wanted child and delete switched-off ones; return the API Deployment.
 
     With compare=False every child is applied blindly (create and spec updates, where a change
     is expected); with compare=True a child is written only when it differs from the live object
-    (`live` may supply objects already in hand, keyed by (kind, name)).
+    (`live` may supply objects already in hand, keyed by (kind, name)). `verdicts` learns what
+    was found in line, and spares comparing a child whose latest watched version already was
+    (the API Deployment is read all the same: the status needs it). With `trust_watches` (once
+    the watches have listed everything) a switched-off child they never saw is not looked for.
     """
     deployment: dict[str, Any] | None = None
     api_name = child_name(instance, "api")
@@ -109,6 +115,8 @@ def sync_children(
         name = manifest["metadata"]["name"]
         is_api_deployment = manifest["kind"] == "Deployment" and name == api_name
         current: dict[str, Any] | None = None
+        if compare and verdicts and not is_api_deployment and verdicts.in_sync(manifest):
+            continue
         try:
             if compare:
                 key = (manifest["kind"], name)
@@ -132,6 +140,8 @@ def sync_children(
             if not compare or needs_apply(manifest, current):
                 current = kube.apply(manifest)
                 outcome.applied.append(describe(manifest))
+            if verdicts is not None and current is not None:
+                verdicts.verified(current, manifest)
         except ApiError as error:
             if error.status == 404 and manifest["apiVersion"] == MONITORING_GROUP_VERSION:
                 # The CRD went away since discovery was last asked: ask again next time.
@@ -139,15 +149,24 @@ def sync_children(
             outcome.errors.append(error.about(describe(manifest)))
         if is_api_deployment:
             deployment = current
-    delete_unwanted(kube, instance, missing, outcome)
+    seen = verdicts.seen if trust_watches and verdicts is not None else None
+    delete_unwanted(kube, instance, missing, outcome, seen=seen)
     return deployment
 
 
 def delete_unwanted(
-    kube: Kube, instance: Instance, missing: frozenset[tuple[str, str]], outcome: Outcome
+    kube: Kube,
+    instance: Instance,
+    missing: frozenset[tuple[str, str]],
+    outcome: Outcome,
+    *,
+    seen: Callable[[str, str, str], bool] | None = None,
 ) -> None:
-    """Delete the children that the spec switched off (those that exist)."""
+    """Delete the children that the spec switched off (those that exist; with `seen`, only
+    those the watches know of are looked for)."""
     for ref in unwanted_children(instance, missing):
+        if seen is not None and not seen(ref.kind, ref.namespace, ref.name):
+            continue
         try:
             # Read first: a DELETE of nothing would still be a write request.
             if kube.get(ref.api_version, ref.kind, ref.namespace, ref.name) is None:

@@ -29,6 +29,7 @@ from repairgpt_operator.instance.outcome import Outcome
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.status_record import write_status
 from repairgpt_operator.instance.status_writer import write_status as write_status_patch
+from repairgpt_operator.instance.verdicts import ChildVerdicts
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.maintenance.advance import advance_maintenance
 from repairgpt_operator.metrics import (
@@ -61,14 +62,33 @@ def _record_invalid_spec(kube: Kube, body: Mapping[str, Any], message: str) -> b
     return written is not None and bool(written.patch)
 
 
+def compares_first(body: Mapping[str, Any], trigger: str) -> bool:
+    """Whether a change-triggered reconciliation reads each child before writing it.
+
+    A resumed instance, or one whose status already covers its generation (kopf may hand the
+    same creation over again when the operator's status write reaches it before kopf's own
+    bookkeeping does; an annotation-only change), mostly matches: comparing first writes nothing
+    then. A new generation applies blindly, saving a read per child that is about to change.
+    """
+    if trigger == "resume":
+        return True
+    generation = (body.get("metadata") or {}).get("generation")
+    observed = (body.get("status") or {}).get("observedGeneration")
+    return generation is not None and observed == generation
+
+
 def reconcile_instance(
     kube: Kube,
     body: Mapping[str, Any],
     *,
     compare: bool,
     registry: InstanceRegistry | None = None,
+    verdicts: ChildVerdicts | None = None,
+    trust_watches: bool = False,
 ) -> Outcome:
-    """Reconcile one instance body (as the API returned it): children first, then status."""
+    """Reconcile one instance body (as the API returned it): children first, then status.
+
+    `verdicts` and `trust_watches` go to `sync_children`."""
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -88,7 +108,14 @@ def reconcile_instance(
         outcome.duration_seconds = time.monotonic() - started
         return outcome
     outcome.instance = instance
-    deployment = sync_children(kube, instance, compare=compare, outcome=outcome)
+    deployment = sync_children(
+        kube,
+        instance,
+        compare=compare,
+        outcome=outcome,
+        verdicts=verdicts,
+        trust_watches=trust_watches,
+    )
     backup = observe_backup(kube, instance, body, outcome)
     outcome.retention = observe_retention(kube, instance, outcome)
     try:
@@ -115,11 +142,13 @@ def reconcile_child(
     *,
     kind: str,
     name: str,
+    verdicts: ChildVerdicts | None = None,
 ) -> Outcome:
     """React to an event about one child: restore it if it drifted or vanished.
 
     `instance_body` may be a remembered copy; before writing, the instance is read again, so a
-    stale copy can never roll a child back to an older spec.
+    stale copy can never roll a child back to an older spec. `verdicts` learns the versions
+    found in line (or written).
     """
     started = time.monotonic()
     outcome, instance = _parse(instance_body)
@@ -142,6 +171,8 @@ def reconcile_child(
                 hand_over_replicas(kube, manifest, current)
                 current = kube.apply(manifest)
                 outcome.applied.append(describe(manifest))
+        if manifest is not None and current is not None and verdicts is not None:
+            verdicts.verified(current, manifest)
     except InvalidSpec:
         return outcome
     except ApiError as error:

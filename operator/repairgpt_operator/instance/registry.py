@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -35,12 +35,11 @@ class InstanceRegistry:
         return body
 
     def remember(self, body: Mapping[str, Any]) -> None:
-        """Store a copy of the body (without managedFields, which only cost memory), unless an
-        equally new or newer version is already stored: the operator also remembers the objects
-        its own writes return, and the watch may deliver an older event afterwards."""
-        metadata = dict(body.get("metadata") or {})
-        metadata.pop("managedFields", None)
-        snapshot = copy.deepcopy({**dict(body), "metadata": metadata})
+        """Store a copy of the body, unless an equally new or newer version is already stored:
+        the operator also remembers the objects its own writes return, and the watch may deliver
+        an older event afterwards. What no decision reads is left out (`trimmed`)."""
+        snapshot = trimmed(body)
+        metadata = snapshot["metadata"]
         key = (str(metadata.get("namespace")), str(metadata.get("name")))
         with self._lock:
             current = self._bodies.get(key)
@@ -58,19 +57,36 @@ class InstanceRegistry:
             body = self._bodies.get((namespace, name))
             return copy.deepcopy(body) if body is not None else None
 
-    def keys(self) -> list[tuple[str, str]]:
-        """(namespace, name) of every remembered instance."""
+    def keys(
+        self, where: Callable[[Mapping[str, Any]], bool] | None = None
+    ) -> list[tuple[str, str]]:
+        """(namespace, name) of every remembered instance (for which `where(body)` holds)."""
         with self._lock:
-            return list(self._bodies)
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Copies of every remembered body."""
-        with self._lock:
-            return [copy.deepcopy(body) for body in self._bodies.values()]
+            if where is None:
+                return list(self._bodies)
+            return [key for key, body in self._bodies.items() if where(body)]
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._bodies)
+
+
+# Copies of the whole object or of its spec, kept by kubectl and kopf: a decision never reads them.
+_UNREAD_ANNOTATIONS = ("kopf.", "kubectl.kubernetes.io/last-applied-configuration")
+
+
+def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of `body` without managedFields and the annotations no decision reads."""
+    metadata = dict(body.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    annotations = metadata.get("annotations")
+    if annotations:
+        metadata["annotations"] = {
+            key: value
+            for key, value in annotations.items()
+            if not key.startswith(_UNREAD_ANNOTATIONS)
+        }
+    return copy.deepcopy({**dict(body), "metadata": metadata})
 
 
 def _resource_version(body: Mapping[str, Any]) -> int | None:

@@ -1,7 +1,9 @@
-"""Bursts of Deployment events become one status refresh per instance."""
+"""Bursts of Deployment events become one status refresh per instance, on a bounded number of
+threads."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -9,34 +11,79 @@ from typing import Any
 from repairgpt_operator.instance.status_refresh import StatusRefresher
 
 
-def test_a_burst_of_events_refreshes_once_with_the_newest_deployment() -> None:
+async def _until(condition: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(condition())
+
+
+async def test_a_burst_of_events_refreshes_once_with_the_newest_deployment() -> None:
     calls: list[tuple[str, str, dict[str, Any]]] = []
-    done = threading.Event()
 
     def refresh(namespace: str, name: str, deployment: dict[str, Any]) -> None:
         calls.append((namespace, name, deployment))
-        done.set()
 
-    refresher = StatusRefresher(refresh, delay=0.2)
+    refresher = StatusRefresher(refresh, delay=0.2, concurrency=2)
+    task = asyncio.create_task(refresher.run())
     for replicas in (0, 1, 2):
         refresher.submit("repair", "shop", {"status": {"replicas": replicas}})
-    assert done.wait(5)
-    time.sleep(0.3)
+    assert refresher.pending() == 1
+    assert await _until(lambda: calls)
+    await asyncio.sleep(0.3)
+    task.cancel()
     assert calls == [("repair", "shop", {"status": {"replicas": 2}})]
     assert refresher.pending() == 0
 
 
-def test_instances_are_refreshed_independently() -> None:
+async def test_instances_are_refreshed_independently() -> None:
     seen: set[str] = set()
-    both = threading.Event()
 
     def refresh(namespace: str, name: str, deployment: dict[str, Any]) -> None:
         seen.add(name)
-        if len(seen) == 2:
-            both.set()
 
-    refresher = StatusRefresher(refresh, delay=0.05)
+    refresher = StatusRefresher(refresh, delay=0.05, concurrency=2)
+    task = asyncio.create_task(refresher.run())
     refresher.submit("repair", "a", {})
     refresher.submit("repair", "b", {})
-    assert both.wait(5)
-    assert seen == {"a", "b"}
+    assert await _until(lambda: seen == {"a", "b"})
+    task.cancel()
+
+
+async def test_many_instances_at_once_use_no_more_threads_than_the_concurrency() -> None:
+    lock = threading.Lock()
+    running = 0
+    most = 0
+    done: list[str] = []
+
+    def refresh(namespace: str, name: str, deployment: dict[str, Any]) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01)
+        with lock:
+            running -= 1
+            done.append(name)
+
+    refresher = StatusRefresher(refresh, delay=0.01, concurrency=3)
+    task = asyncio.create_task(refresher.run())
+    for index in range(60):
+        refresher.submit("repair", f"i{index}", {})
+    assert await _until(lambda: len(done) == 60)
+    task.cancel()
+    assert most <= 3
+    assert threading.active_count() < 20
+
+
+def test_an_instance_whose_refresh_still_runs_waits_for_the_next_turn() -> None:
+    refresher = StatusRefresher(lambda *_: None, delay=1.0, concurrency=4, clock=lambda: 0.0)
+    refresher.submit("repair", "shop", {"n": 1})
+    [(key, deployment)] = refresher.take_due(1.0, limit=4)
+    refresher.submit("repair", "shop", {"n": 2})  # arrives while the first refresh runs
+    assert refresher.take_due(5.0, limit=4) == []
+    refresher.finished(key)
+    assert refresher.take_due(6.0, limit=4) == [(key, {"n": 2})]
+    assert deployment == {"n": 1}

@@ -68,6 +68,7 @@ def test_the_operators_alerts_are_complete_and_on_its_own_metrics(
         "RepairGPTOperatorReconcileErrors",
         "RepairGPTOperatorRetriesStuck",
         "RepairGPTOperatorQueueBacklog",
+        "RepairGPTOperatorResyncBehind",
     }
     readme = (REPO_ROOT / "README.md").read_text().lower()
     known = operator_series() | SYNTHETIC
