@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import os
 import random
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from repairgpt_operator import metrics
 from repairgpt_operator.workers import DueWork
@@ -32,13 +34,33 @@ JITTER_SHARE = 0.05
 TICK_SECONDS = 0.5
 
 
+# cgroup v2: a container's CPU limit, as "quota period" in microseconds, or "max".
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CPU_MAX) -> int:
+    """The CPUs the process may use: those it may run on, or fewer where its cgroup's quota (a
+    container's CPU limit) allows less."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError, ZeroDivisionError):
+        return cpus  # no cgroup v2 file, or "max": no quota
+
+
 def default_concurrency() -> int:
-    """Resyncs at once: two per CPU the process may run on (a resync mostly waits on the API
+    """Resyncs (and status refreshes) at once: two per usable CPU (they mostly wait on the API
     server), or REPAIRGPT_RESYNC_CONCURRENCY."""
     configured = os.environ.get("REPAIRGPT_RESYNC_CONCURRENCY")
-    if configured:
+    if not configured:
+        return 2 * usable_cpus()
+    try:
         return max(1, int(configured))
-    return 2 * len(os.sched_getaffinity(0))
+    except ValueError:
+        raise ValueError(
+            f"REPAIRGPT_RESYNC_CONCURRENCY must be a whole number, not {configured!r}"
+        ) from None
 
 
 class ResyncPlan:

@@ -8,11 +8,17 @@ import logging
 import os
 import random
 import threading
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
-from repairgpt_operator.instance.resync import ResyncPlan, ResyncScheduler, default_concurrency
+from repairgpt_operator.instance.resync import (
+    ResyncPlan,
+    ResyncScheduler,
+    default_concurrency,
+    usable_cpus,
+)
 
 
 async def test_every_known_instance_is_resynced_each_interval() -> None:
@@ -126,9 +132,24 @@ async def test_the_scheduler_reports_a_lag_beyond_the_interval(
 
 def test_the_default_concurrency_follows_the_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REPAIRGPT_RESYNC_CONCURRENCY", raising=False)
-    assert default_concurrency() == 2 * len(os.sched_getaffinity(0))
+    assert default_concurrency() == 2 * usable_cpus()
     monkeypatch.setenv("REPAIRGPT_RESYNC_CONCURRENCY", "3")
     assert default_concurrency() == 3
+    monkeypatch.setenv("REPAIRGPT_RESYNC_CONCURRENCY", "many")
+    with pytest.raises(ValueError, match="REPAIRGPT_RESYNC_CONCURRENCY must be a whole number"):
+        default_concurrency()
+
+
+def test_a_containers_cpu_limit_bounds_the_cpus(tmp_path: Path) -> None:
+    cpus = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("100000 100000\n")  # limits: cpu: "1"
+    assert usable_cpus(cpu_max) == 1
+    cpu_max.write_text("150000 100000\n")  # 1.5 CPUs: two threads may run
+    assert usable_cpus(cpu_max) == min(cpus, 2)
+    cpu_max.write_text("max 100000\n")  # no limit
+    assert usable_cpus(cpu_max) == cpus
+    assert usable_cpus(tmp_path / "missing") == cpus  # no cgroup v2
 
 
 async def test_a_scheduler_that_is_behind_waits_for_its_threads_instead_of_spinning() -> None:
