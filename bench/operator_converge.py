@@ -14,9 +14,11 @@ back after it. For each instance count, in one run:
 * operator: the same N instances applied at once with a fresh operator process; time until every
   instance has status.observedGeneration == metadata.generation and Reconciled=True;
   floor and operator alternate over --rounds rounds and the median ratio is reported;
-* idle, for --idle-seconds with a resync every 15 s: write requests by the operator (from the
-  API server's own apiserver_request_total, without the controllers' status writes of the
-  children, and the Events the operator posted), and the resyncs done against those due;
+* idle (once the instances show their pods and the operator has no refresh waiting and no
+  resync overdue, or after 5 minutes), for --idle-seconds with a resync every 15 s: write
+  requests by the operator (from the API server's own apiserver_request_total, without the
+  controllers' status writes of the children, and the Events the operator posted), and the
+  resyncs done against those due;
 * the operator's peak RSS (VmHWM).
 """
 
@@ -291,6 +293,17 @@ def measure_size(
     return {"instances": count, **median, "rounds": rounds, **idle}
 
 
+def wait_operator_settled(operator: OperatorProcess, *, deadline: float) -> bool:
+    """Wait until the operator's refresh queues are empty and its resync keeps its interval."""
+    while time.monotonic() < deadline:
+        backlog = operator.metric("repairgpt_operator_work_queue_depth")
+        lag = operator.metric("repairgpt_operator_resync_lag_seconds")
+        if backlog == 0 and lag <= BENCH_RESYNC_SECONDS:
+            return True
+        time.sleep(1)
+    return False
+
+
 def measure_idle(
     kube: Kube,
     kubectl: str,
@@ -309,6 +322,10 @@ def measure_idle(
         if all((i.get("status") or {}).get("replicas") == 2 for i in items):
             break
         time.sleep(1)
+    # ... and the operator has worked through what convergence left it: no status refresh
+    # waiting, no resync overdue by more than an interval.
+    settled = wait_operator_settled(operator, deadline=time.monotonic() + 300)
+    print(f"    operator settled: {settled}", flush=True)
     time.sleep(5)
     print(f"    idle: {args.idle_seconds:.0f} s of resync every {BENCH_RESYNC_SECONDS} s ...",
           flush=True)  # fmt: skip
@@ -327,6 +344,7 @@ def measure_idle(
     operator_writes, controller_writes = operator_idle_writes(writes_by_kind, events)
     due = count * args.idle_seconds / BENCH_RESYNC_SECONDS
     return {
+        "idle_started_settled": settled,
         "idle_seconds": args.idle_seconds,
         "idle_resync_interval_seconds": BENCH_RESYNC_SECONDS,
         "idle_resyncs_due": due,
