@@ -1,8 +1,9 @@
-"""Hybrid search: BM25F fused with dense ranking by weighted reciprocal rank fusion.
+"""Hybrid search: BM25F fused with dense ranking, by scaled scores (the default) or by weighted
+reciprocal rank fusion.
 
-The weights depend on the question's language: Japanese questions lean on BM25F, whose lexicon
-already answers most of them. Without a query vector (no endpoint, or it failed) the search is
-BM25F's alone.
+The weights depend on the question's language: Japanese questions are ranked by BM25F alone,
+whose lexicon did better on the tuning questions. Without a query vector (no endpoint, or it
+failed) the search is BM25F's alone.
 """
 
 from __future__ import annotations
