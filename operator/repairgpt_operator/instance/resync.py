@@ -113,15 +113,14 @@ class ResyncPlan:
 
     def lag(self, now: float) -> float:
         """How long the most overdue waiting instance has been due (0 when none is)."""
-        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
-            heapq.heappop(self._heap)
-        if not self._heap:
-            return 0.0
-        return max(0.0, now - self._heap[0][0])
+        due = self.next_due()
+        return 0.0 if due is None else max(0.0, now - due)
 
     def next_due(self) -> float | None:
-        """When the earliest waiting instance is due."""
-        self.lag(0.0)  # drops stale entries from the top
+        """When the earliest waiting instance is due (stale heap entries are dropped on the way:
+        rescheduled or forgotten instances)."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
     def _schedule(self, key: Key, when: float) -> None:
