@@ -31,6 +31,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -39,6 +40,8 @@ from typing import Any
 
 from harness import OperatorProcess, save_results
 from harness import kubectl as kubectl_run
+from kubernetes import client as k8s_client
+from kubernetes import watch as k8s_watch
 
 import devcluster
 from repairgpt_operator.instance.model import Instance
@@ -119,38 +122,101 @@ def measure_floor(kube: Kube, namespace: str, count: int) -> float:
     return time.monotonic() - started
 
 
+class ReconciledWatch:
+    """Follows the instances of a namespace with one watch (a poll that lists them all would
+    load the API server it measures) and says when `count` of them are reconciled."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.reconciled: set[str] = set()
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self.count = 0
+        self._watch = k8s_watch.Watch()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self, count: int) -> None:
+        self.count = count
+        self._thread.start()
+
+    def _follow(self) -> None:
+        group, _, version = API_VERSION.partition("/")
+        api = k8s_client.CustomObjectsApi(load_api_client(pool_size=1))
+        try:
+            for event in self._watch.stream(
+                api.list_namespaced_custom_object, group, version, self.namespace,
+                "repairgptinstances", timeout_seconds=600,
+            ):  # fmt: skip
+                item = event["object"]
+                name = str(item["metadata"]["name"])
+                if event["type"] != "DELETED" and _reconciled(item):
+                    self.reconciled.add(name)
+                else:
+                    self.reconciled.discard(name)
+                if len(self.reconciled) >= self.count:
+                    break
+        except BaseException as error:  # noqa: BLE001 - reported by wait()
+            self.error = error
+        finally:
+            self.done.set()
+
+    def wait(self, timeout: float) -> None:
+        if not self.done.wait(timeout):
+            self._watch.stop()
+            raise RuntimeError(f"the operator did not converge within {timeout:.0f} s")
+        if self.error is not None:
+            raise RuntimeError(f"watching the instances failed: {self.error}")
+        if len(self.reconciled) < self.count:
+            raise RuntimeError("the watch of the instances ended before they converged")
+
+
 def measure_operator(kube: Kube, namespace: str, count: int) -> tuple[float, float]:
-    """Apply the instances at once; time until all are reconciled (seconds, poll overhead)."""
+    """Apply the instances at once; time until all are reconciled (seconds, CR apply seconds)."""
+    watch = ReconciledWatch(namespace)
+    watch.start(count)
     started = time.monotonic()
     for index in range(count):
         kube.apply(_instance_manifest(f"inst-{index}", namespace))
     applied = time.monotonic() - started
-    while True:
-        items = _list_instances(kube, namespace)
-        if len(items) == count and all(_reconciled(item) for item in items):
-            return time.monotonic() - started, applied
-        if time.monotonic() - started > 600:
-            raise RuntimeError("the operator did not converge within 10 minutes")
-        time.sleep(0.05)
+    watch.wait(timeout=600)
+    return time.monotonic() - started, applied
 
 
 _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def write_counts(kube: Kube) -> dict[tuple[str, str, str], float]:
-    """Write requests so far by (verb, resource, subresource), from the API server's /metrics."""
+def request_counts(kube: Kube, verbs: set[str] | None = None) -> dict[tuple[str, str, str], float]:
+    """Requests so far by (verb, resource, subresource), from the API server's /metrics; only
+    `verbs` if given."""
     counts: dict[tuple[str, str, str], float] = {}
     for line in kube.get_raw("/metrics").splitlines():
         match = _SAMPLE.match(line)
         if not match:
             continue
         labels = dict(_LABEL.findall(match.group("labels")))
-        if labels.get("verb") not in WRITE_VERBS:
+        if verbs is not None and labels.get("verb") not in verbs:
             continue
         key = (labels["verb"], labels.get("resource", ""), labels.get("subresource", ""))
         counts[key] = counts.get(key, 0.0) + float(match.group("value"))
     return counts
+
+
+def write_counts(kube: Kube) -> dict[tuple[str, str, str], float]:
+    """Write requests so far by (verb, resource, subresource)."""
+    return request_counts(kube, WRITE_VERBS)
+
+
+def requests_between(
+    before: dict[tuple[str, str, str], float], after: dict[tuple[str, str, str], float]
+) -> dict[str, float]:
+    """Every request (watches aside) between two samples, by `VERB resource[/sub]`."""
+    delta: dict[str, float] = {}
+    for (verb, resource, subresource), value in after.items():
+        changed = value - before.get((verb, resource, subresource), 0.0)
+        if changed and verb != "WATCH":
+            delta[f"{verb} {resource}" + (f"/{subresource}" if subresource else "")] = changed
+    return dict(sorted(delta.items(), key=lambda item: -item[1]))
 
 
 def writes_between(
@@ -242,7 +308,7 @@ def measure_size(
     kube: Kube, kubectl: str, kubeconfig: Path, run_id: str, count: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Floor and operator rounds for `count` instances, then the idle window; one result row."""
-    rounds: list[dict[str, float]] = []
+    rounds: list[dict[str, Any]] = []
     namespaces: list[str] = []
     operator: OperatorProcess | None = None
     try:
@@ -253,17 +319,20 @@ def measure_size(
                 kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
                 namespaces.append(namespace)
             print(f"{count} instances, round {index + 1}/{args.rounds}: floor ...", flush=True)
+            floor_sample = request_counts(kube)
             floor_seconds = measure_floor(kube, floor_ns, count)
+            floor_requests = requests_between(floor_sample, request_counts(kube))
             if operator is not None:
                 operator.stop()
             log_path = Path(tempfile.gettempdir()) / f"operator-bench-{run_id}-{count}-{index}.log"
             resync = {"REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS)}
             operator = OperatorProcess(kubeconfig, operator_ns, log_path, env=resync)
             print(f"    operator (log: {log_path}) ...", flush=True)
-            sample = write_counts(kube)
+            sample = request_counts(kube)
             cpu_before = operator.cpu_seconds()
             operator_seconds, apply_seconds = measure_operator(kube, operator_ns, count)
             operator_cpu = operator.cpu_seconds() - cpu_before
+            operator_requests = requests_between(sample, request_counts(kube))
             rounds.append(
                 {
                     "floor_seconds": round(floor_seconds, 3),
@@ -272,8 +341,16 @@ def measure_size(
                     "operator_cpu_seconds": round(operator_cpu, 2),
                     "ratio": round(operator_seconds / floor_seconds, 3),
                     "operator_write_requests": sum(
-                        writes_between(sample, write_counts(kube)).values()
+                        value
+                        for label, value in operator_requests.items()
+                        if label.split()[0] in WRITE_VERBS
+                        and label.split()[1].split("/")[0] in MANAGED_RESOURCES
                     ),
+                    "operator_requests": sum(operator_requests.values()),
+                    "floor_requests": sum(floor_requests.values()),
+                    # Both include the benchmark's own creation of the instances.
+                    "operator_requests_by_kind": operator_requests,
+                    "floor_requests_by_kind": floor_requests,
                 }
             )
             print(f"    ratio {operator_seconds / floor_seconds:.2f}", flush=True)
@@ -368,6 +445,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
         ("ratio", "ratio", "{:.2f}"),
         ("op CPU s", "operator_cpu_seconds", "{:.1f}"),
         ("op writes", "operator_write_requests", "{:.0f}"),
+        ("floor req", "floor_requests", "{:.0f}"),
+        ("op run req", "operator_requests", "{:.0f}"),
         ("peak RSS MB", "operator_peak_rss_mb", "{:.1f}"),
         ("idle op writes", "idle_operator_writes", "{:.0f}"),
         ("idle ctrl status", "idle_controller_status_writes", "{:.0f}"),

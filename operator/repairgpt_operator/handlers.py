@@ -152,9 +152,10 @@ for _kind in {kind.plural: kind for kind in reversed(API_CHILD_KINDS)}.values():
 @kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: FIELD_MANAGER}, id="watch-jobs")
 def on_job_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
     """A backup, verification or restore Job started, finished or went away: bring the status of
-    its instance (or its restore) up to date."""
+    its instance (or its restore) up to date. Every Job is noted in the runtime's Job index."""
     runtime = runtime_of(memo)
     job = event.get("object") or {}
+    runtime.jobs.observe(job, deleted=event.get("type") == "DELETED")
     metadata = job.get("metadata") or {}
     labels = metadata.get("labels") or {}
     namespace = str(metadata.get("namespace"))

@@ -10,6 +10,7 @@ from typing import Any
 from repairgpt_operator import kube as kube_module
 from repairgpt_operator import metrics, reporting
 from repairgpt_operator.background import Background, Heartbeat
+from repairgpt_operator.backup.job_index import JobIndex
 from repairgpt_operator.failover.prober import FailoverProber, failover_enabled
 from repairgpt_operator.instance.outcome import Outcome
 from repairgpt_operator.instance.reconcile import (
@@ -28,7 +29,7 @@ from repairgpt_operator.resources import ChildKind
 from repairgpt_operator.restore.reconcile import reconcile_restore
 from repairgpt_operator.restore.spec import RESTORE_KIND
 from repairgpt_operator.restore.tracker import RestoreTracker
-from repairgpt_operator.rollout.reconcile import needs_advance
+from repairgpt_operator.rollout.reconcile import needs_advance, rollout_acts
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Runtime:
         self._kube = kube
         self.registry = InstanceRegistry()
         self.verdicts = ChildVerdicts()
+        self.jobs = JobIndex()
         self.status_refresher = StatusRefresher(self.refresh_status, STATUS_REFRESH_DELAY_SECONDS)
         # Scheduled Jobs are owned by the CronJob, not the instance: matched by their labels.
         self.backup_refresher = StatusRefresher(self.refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
@@ -79,6 +81,7 @@ class Runtime:
             compare=compare,
             registry=self.registry,
             verdicts=self.verdicts,
+            jobs=self.jobs,
             # At start-up (resume) the watches may not have listed every child yet.
             trust_watches=trigger not in ("resume", "create", "update"),
         )
@@ -116,12 +119,14 @@ class Runtime:
             # be the event it waits for.
             self.reconcile(body, "maintenance", compare=True)
             return
-        if needs_advance(body, deployment):
-            # A newly ready image, a missed deadline (maybe a rollback), a finished restart.
+        advance = needs_advance(body, deployment)
+        if advance and rollout_acts(body, deployment):
+            # A missed deadline (a rollback), a held upgrade: the children change.
             self.reconcile(body, "rollout", compare=True)
             return
+        # A newly ready image, a finished restart, a rollout's condition: status only.
         kube = self._kube()
-        outcome = refresh_status(kube, body, deployment, registry=self.registry)
+        outcome = refresh_status(kube, body, deployment, registry=self.registry, rollout=advance)
         reporting.report(kube, body, "status", outcome)
 
     def refresh_backup(self, namespace: str, name: str, _job: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from repairgpt_operator.backup.jobs import BackupObservation, JobsObservation, finished_job
@@ -25,20 +25,39 @@ from repairgpt_operator.ownership import (
 from repairgpt_operator.resources.backup_job import build_manual_job, manual_job_name
 from repairgpt_operator.timestamps import parse_time
 
+Applied = Mapping[tuple[str, str], Mapping[str, Any] | None]
+# (namespace, instance, component) -> whether the Job watch knows of a Job (`JobIndex.any`).
+JobsKnown = Callable[[str, str, str], bool]
+
 
 def observe_backup(
-    kube: Kube, instance: Instance, body: Mapping[str, Any], outcome: Outcome
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    outcome: Outcome,
+    *,
+    applied: Applied | None = None,
+    known: JobsKnown | None = None,
 ) -> BackupObservation:
-    """Read the backup CronJob and Jobs, starting the on-demand Job a new token asks for."""
+    """Read the backup CronJob and Jobs, starting the on-demand Job a new token asks for.
+
+    `applied`: the children just applied to an instance that has no Job yet (a new one); its
+    CronJobs are taken from there and nothing is read. `known`: the Job watch's word on which
+    components have Jobs (once it has listed them all); the others are not listed."""
     if not instance.spec.backup.enabled:
         return BackupObservation()
     namespace = instance.namespace
     try:
-        cronjob = kube.get("batch/v1", "CronJob", namespace, child_name(instance, "backup"))
-        selector = label_selector(selector_labels(instance, "backup"))
-        jobs = kube.list("batch/v1", "Job", namespace, label_selector=selector)
-        # Termination messages of backup pods carry the command's error (and result).
-        pods = kube.list("v1", "Pod", namespace, label_selector=selector)
+        cronjob_name = child_name(instance, "backup")
+        cronjob: Mapping[str, Any] | None
+        jobs: list[dict[str, Any]] = []
+        pods: list[dict[str, Any]] = []
+        if applied is not None:
+            cronjob = applied.get(("CronJob", cronjob_name))
+        else:
+            cronjob = kube.get("batch/v1", "CronJob", namespace, cronjob_name)
+            found, found_pods = find_jobs(kube, instance, "backup", known=known)
+            jobs, pods = list(found), list(found_pods)
         token = wants_manual_job(body)
         if token is not None and cronjob is not None:
             name = manual_job_name(instance, token)
@@ -48,25 +67,44 @@ def observe_backup(
                 outcome.started_job = name
         verify = None
         if instance.spec.backup.verify.enabled:
-            verify = observe_jobs(kube, instance, "verify")
+            verify = observe_jobs(kube, instance, "verify", applied=applied, known=known)
     except ApiError as error:
         outcome.errors.append(error.about("backup"))
         return BackupObservation()
     return BackupObservation(cronjob=cronjob, jobs=tuple(jobs), pods=tuple(pods), verify=verify)
 
 
-def observe_jobs(kube: Kube, instance: Instance, component: Component) -> JobsObservation:
-    """The CronJob of one component and its Jobs and pods."""
+def find_jobs(
+    kube: Kube, instance: Instance, component: Component, *, known: JobsKnown | None = None
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """The Jobs of one component and their pods (see `observe_backup` for `known`)."""
+    if known is not None and not known(instance.namespace, instance.name, component):
+        return (), ()
     namespace = instance.namespace
     selector = label_selector(selector_labels(instance, component))
     jobs = tuple(kube.list("batch/v1", "Job", namespace, label_selector=selector))
-    # The pods matter only for the termination messages of the Jobs' pods.
+    # The pods matter only for the termination messages of the Jobs' pods (the command's error
+    # or result).
     pods = tuple(kube.list("v1", "Pod", namespace, label_selector=selector)) if jobs else ()
-    return JobsObservation(
-        cronjob=kube.get("batch/v1", "CronJob", namespace, child_name(instance, component)),
-        jobs=jobs,
-        pods=pods,
-    )
+    return jobs, pods
+
+
+def observe_jobs(
+    kube: Kube,
+    instance: Instance,
+    component: Component,
+    *,
+    applied: Applied | None = None,
+    known: JobsKnown | None = None,
+) -> JobsObservation:
+    """The CronJob of one component and its Jobs and pods (see `observe_backup` for `applied`
+    and `known`)."""
+    name = child_name(instance, component)
+    if applied is not None:
+        return JobsObservation(cronjob=applied.get(("CronJob", name)))
+    jobs, pods = find_jobs(kube, instance, component, known=known)
+    cronjob = kube.get("batch/v1", "CronJob", instance.namespace, name)
+    return JobsObservation(cronjob=cronjob, jobs=jobs, pods=pods)
 
 
 def record_last_success(instance: Instance, backup: Mapping[str, Any]) -> None:

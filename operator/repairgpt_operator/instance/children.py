@@ -98,39 +98,39 @@ def sync_children(
     outcome: Outcome,
     verdicts: ChildVerdicts | None = None,
     trust_watches: bool = False,
-) -> dict[str, Any] | None:
-    """Apply every wanted child and delete switched-off ones; return the API Deployment.
+    new: bool = False,
+) -> dict[tuple[str, str], dict[str, Any] | None]:
+    """Apply every wanted child and delete switched-off ones; return the children read or
+    written, by (kind, name) (the API Deployment always among them).
 
     With compare=False every child is applied blindly (create and spec updates, where a change
     is expected); with compare=True a child is written only when it differs from the live object
-    (`live` may supply objects already in hand, keyed by (kind, name)). `verdicts` learns what
-    was found in line, and spares comparing a child whose latest watched version already was
-    (the API Deployment is read all the same: the status needs it). With `trust_watches` (once
-    the watches have listed everything) a switched-off child they never saw is not looked for.
+    (`live` may supply objects already in hand, keyed by (kind, name); None: known absent).
+    `verdicts` learns what was found in line, and spares comparing a child whose latest watched
+    version already was (the API Deployment is read all the same: the status needs it). With
+    `trust_watches` (once the watches have listed everything) a switched-off child they never
+    saw is not looked for; a `new` instance (no status yet) owns nothing to delete.
     """
-    deployment: dict[str, Any] | None = None
     api_name = child_name(instance, "api")
+    children: dict[tuple[str, str], dict[str, Any] | None] = {("Deployment", api_name): None}
     missing = missing_kinds_of_cluster(kube, instance, outcome)
     for manifest in desired_children(instance, missing):
         name = manifest["metadata"]["name"]
-        is_api_deployment = manifest["kind"] == "Deployment" and name == api_name
+        key = (manifest["kind"], name)
+        is_api_deployment = key == ("Deployment", api_name)
         current: dict[str, Any] | None = None
         if compare and verdicts and not is_api_deployment and verdicts.in_sync(manifest):
             continue
         try:
-            if compare:
-                key = (manifest["kind"], name)
+            autoscaled_api = is_api_deployment and "replicas" not in manifest["spec"]
+            if compare or autoscaled_api:
                 if live is not None and key in live:
                     current = live[key]
                 else:
                     current = kube.get(
                         manifest["apiVersion"], manifest["kind"], instance.namespace, name
                     )
-            if is_api_deployment and "replicas" not in manifest["spec"]:
-                if current is None and not compare:
-                    current = kube.get(
-                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
-                    )
+            if autoscaled_api:
                 restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
                 if restored is not None:
                     current = restored
@@ -147,11 +147,11 @@ def sync_children(
                 # The CRD went away since discovery was last asked: ask again next time.
                 forget_monitoring_kinds(kube)
             outcome.errors.append(error.about(describe(manifest)))
-        if is_api_deployment:
-            deployment = current
-    seen = verdicts.seen if trust_watches and verdicts is not None else None
-    delete_unwanted(kube, instance, missing, outcome, seen=seen)
-    return deployment
+        children[key] = current
+    if not new:
+        seen = verdicts.seen if trust_watches and verdicts is not None else None
+        delete_unwanted(kube, instance, missing, outcome, seen=seen)
+    return children
 
 
 def delete_unwanted(

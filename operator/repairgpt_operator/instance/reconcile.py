@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from repairgpt_operator.backup.job_index import JobIndex
 from repairgpt_operator.backup.observe import observe_backup
 from repairgpt_operator.instance.children import (
     describe,
@@ -36,9 +37,10 @@ from repairgpt_operator.metrics import (
     INSTANCES,
 )
 from repairgpt_operator.monitoring.snapshot import status_snapshot
+from repairgpt_operator.ownership import child_name
 from repairgpt_operator.restore.hold import lift_stale_restore_hold
 from repairgpt_operator.retention.observe import observe_retention
-from repairgpt_operator.rollout.reconcile import advance_rollout
+from repairgpt_operator.rollout.reconcile import RolloutRecord, advance_rollout
 from repairgpt_operator.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,14 @@ def compares_first(body: Mapping[str, Any], trigger: str) -> bool:
     return generation is not None and observed == generation
 
 
+def is_new(body: Mapping[str, Any], *, compare: bool) -> bool:
+    """A creation the operator has written no status for yet (and applies blindly). Its uid owns
+    no child and no Job: what an earlier instance of the same name left belongs to that one's uid
+    (the garbage collector removes it), so nothing needs reading before the children are
+    applied. A pass that compares (a resync that meets the creation halfway) reads as usual."""
+    return not compare and not body.get("status")
+
+
 def reconcile_instance(
     kube: Kube,
     body: Mapping[str, Any],
@@ -84,11 +94,13 @@ def reconcile_instance(
     compare: bool,
     registry: InstanceRegistry | None = None,
     verdicts: ChildVerdicts | None = None,
+    jobs: JobIndex | None = None,
     trust_watches: bool = False,
 ) -> Outcome:
     """Reconcile one instance body (as the API returned it): children first, then status.
 
-    `verdicts` and `trust_watches` go to `sync_children`."""
+    `verdicts` and `trust_watches` go to `sync_children`; with `trust_watches`, the Jobs of a
+    component are listed only when `jobs` (the Job watch's index) knows of some."""
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -98,28 +110,47 @@ def reconcile_instance(
         outcome.status_written = _record_invalid_spec(kube, body, str(error))
         outcome.duration_seconds = time.monotonic() - started
         return outcome
+    new = is_new(body, compare=compare)
+    api = ("Deployment", child_name(instance, "api"))
     try:
         instance = lift_stale_restore_hold(kube, instance)
         instance, body = advance_maintenance(kube, instance, body)
-        instance, body = advance_rollout(kube, instance, body, now=now_rfc3339())
+        # One read of the API Deployment serves the rollout and the comparison.
+        live = {api: None if new else kube.get("apps/v1", "Deployment", instance.namespace, api[1])}
+        instance, body, rollout = advance_rollout(
+            kube, instance, body, live[api], now=now_rfc3339()
+        )
     except ApiError as error:
         outcome.instance = instance
         outcome.errors.append(error)
         outcome.duration_seconds = time.monotonic() - started
         return outcome
     outcome.instance = instance
-    deployment = sync_children(
+    children = sync_children(
         kube,
         instance,
         compare=compare,
+        live=live,
         outcome=outcome,
         verdicts=verdicts,
         trust_watches=trust_watches,
+        new=new,
     )
-    backup = observe_backup(kube, instance, body, outcome)
-    outcome.retention = observe_retention(kube, instance, outcome)
+    applied = children if new else None
+    known = jobs.any if trust_watches and jobs is not None else None
+    backup = observe_backup(kube, instance, body, outcome, applied=applied, known=known)
+    outcome.retention = observe_retention(kube, instance, outcome, applied=applied, known=known)
     try:
-        write_status(kube, instance, body, deployment, outcome, registry=registry, backup=backup)
+        write_status(
+            kube,
+            instance,
+            body,
+            children[api],
+            outcome,
+            registry=registry,
+            backup=backup,
+            rollout=rollout,
+        )
     except ApiError as error:
         outcome.errors.append(error)
     outcome.duration_seconds = time.monotonic() - started
@@ -188,14 +219,18 @@ def refresh_status(
     deployment: Mapping[str, Any] | None,
     *,
     registry: InstanceRegistry | None = None,
+    rollout: bool = False,
 ) -> Outcome:
     """Bring replicas, readiness and phase in the status up to date with the API Deployment,
-    leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone."""
+    leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone;
+    with `rollout`, record the rollout's progress too (when `rollout_acts` says it changes no
+    child)."""
     started = time.monotonic()
     outcome, instance = _parse(instance_body)
     if instance is None:
         return outcome
     try:
+        record = RolloutRecord(kube, instance, deployment, now=now_rfc3339()) if rollout else None
         write_status(
             kube,
             instance,
@@ -204,6 +239,7 @@ def refresh_status(
             outcome,
             children_synced=False,
             registry=registry,
+            rollout=record,
         )
     except ApiError as error:
         outcome.errors.append(error)

@@ -2,9 +2,10 @@
 
 Each instance gets its own slot in the interval (a random phase when it is first seen, then
 `interval` later each time, with a little jitter), so the work is spread evenly instead of coming
-in one burst. At most `concurrency` resyncs run at once, a number derived from the CPUs the
-process may use. When the resyncs fall behind by more than an interval, the lag is exported as a
-metric and logged at warning level.
+in one burst. The first slot comes an interval after the instance is first seen: kopf's own
+pass of a new (or, at start, resumed) instance has just reconciled it. At most `concurrency`
+resyncs run at once, a number derived from the CPUs the process may use. When the resyncs fall
+behind by more than an interval, the lag is exported as a metric and logged at warning level.
 """
 
 from __future__ import annotations
@@ -76,10 +77,11 @@ class ResyncPlan:
         self.done_total = 0
 
     def sync(self, keys: Iterable[Key], now: float) -> None:
-        """Plan new instances at a random phase of the interval; drop those that went away."""
+        """Plan new instances at a random phase of the next interval (kopf's create or resume
+        pass reconciles them now); drop those that went away."""
         current = set(keys)
         for key in current - self._due.keys() - self._running:
-            self._schedule(key, now + self._rng.uniform(0.0, self.interval))
+            self._schedule(key, now + self.interval * (1.0 + self._rng.random()))
         for key in self._due.keys() - current:
             del self._due[key]
 

@@ -38,6 +38,7 @@ from repairgpt_operator.resources import (
     desired_children,
 )
 from repairgpt_operator.retention.status import retention_events
+from repairgpt_operator.rollout.reconcile import RolloutRecord
 from repairgpt_operator.timestamps import now_rfc3339
 
 
@@ -51,9 +52,10 @@ def _monitoring_events(before: list[dict[str, Any]], after: list[dict[str, Any]]
 def _api_pods_if_not_ready(
     kube: Kube, instance: Instance, deployment: Mapping[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """The API pods, read only when some wanted pod is not ready (the status then says why)."""
-    wanted, _, ready = deployment_counts(deployment)
-    if not deployment or wanted == 0 or ready >= wanted:
+    """The API pods, read only when some wanted pod is not ready (the status then says why),
+    and once the Deployment has some."""
+    wanted, current, ready = deployment_counts(deployment)
+    if not deployment or wanted == 0 or ready >= wanted or current == 0:
         return []
     selector = label_selector(selector_labels(instance, "api"))
     return kube.list("v1", "Pod", instance.namespace, label_selector=selector)
@@ -68,13 +70,20 @@ def _status_changes(
     children_synced: bool,
     backup: BackupObservation | None,
     pods: list[dict[str, Any]],
+    rollout: RolloutRecord | None,
 ) -> dict[str, Any]:
-    """The patch from the status of `latest` to the status observed now; the instance's metrics
-    are recorded from the observed status on the way."""
+    """The patch from the status of `latest` to the status observed now (with the rollout's
+    planned fields, if given); the instance's metrics are recorded from the observed status on
+    the way."""
     previous = copy.deepcopy(dict(latest.get("status") or {}))
+    base, carried = previous, {}
+    if rollout is not None:
+        base = {**previous, **rollout.plan(latest)}
+        # Conditions come from compute_status, which starts from the planned ones.
+        carried = {k: v for k, v in rollout.changes(previous).items() if k != "conditions"}
     computed = compute_status(
         instance,
-        previous=previous,
+        previous=base,
         deployment=deployment,
         now=now_rfc3339(),
         children_synced=children_synced,
@@ -88,11 +97,11 @@ def _status_changes(
         computed["conditions"] = with_monitoring_condition(
             computed["conditions"], instance, outcome.monitoring_missing, now=now_rfc3339()
         )
-    snapshot = instance_snapshot(instance, {**previous, **computed})
+    snapshot = instance_snapshot(instance, {**base, **computed})
     INSTANCES.record(instance.namespace, instance.name, snapshot)
     if backup is not None and "backup" in computed:
         record_last_success(instance, computed["backup"])
-    return status_patch(previous, computed)
+    return carried | status_patch(previous, computed)
 
 
 def write_status(
@@ -105,8 +114,10 @@ def write_status(
     children_synced: bool = True,
     registry: InstanceRegistry | None = None,
     backup: BackupObservation | None = None,
+    rollout: RolloutRecord | None = None,
 ) -> None:
-    """Patch the instance status if (and only if) an observed field changed.
+    """Patch the instance status if (and only if) an observed field changed; `rollout` adds the
+    rollout's planned fields to the same write.
 
     The patch is conditional on the resourceVersion of `body`; when another writer got there
     first, the status is recomputed from a fresh read, so no condition is ever lost. With a
@@ -126,6 +137,7 @@ def write_status(
                 children_synced=children_synced,
                 backup=backup,
                 pods=pods,
+                rollout=rollout,
             )
 
         written = write_status_patch(
@@ -136,6 +148,8 @@ def write_status(
         outcome.stored_instance = written.stored
         outcome.status_written = True
         _record_changes(outcome, written.previous, written.patch, backup)
+        if rollout is not None:
+            outcome.status_events += rollout.events(written.previous)
 
     if registry is None:
         write(body)

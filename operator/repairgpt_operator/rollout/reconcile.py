@@ -1,10 +1,12 @@
 """Sequences the rollout decisions (`rollout.py`, `upgrade.py`, `restart.py`) around the API calls.
 
 `advance_rollout` runs before the children are applied: it looks at the API Deployment (and at
-the backup Job of a held upgrade, starting it when due), records `status.rollout`,
-`status.restart` and their conditions, and returns the instance with the image to apply. The
-status is written first so that drift correction, which builds the Deployment from the stored
-status, applies the same image.
+the backup Job of a held upgrade, starting it when due), plans `status.rollout`,
+`status.restart` and their conditions, and returns the instance with the image to apply. When
+the plan changes the image to apply (or the upgrade record), the status is written first, so
+that drift correction, which builds the Deployment from the stored status, applies the same
+image; otherwise the plan (a `RolloutRecord`) is written with the rest of the status, in the
+same request.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from repairgpt_operator.events import Event, post_events
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.instance.status_writer import StatusConflict, write_status
 from repairgpt_operator.kube import Kube
-from repairgpt_operator.ownership import child_name
 from repairgpt_operator.resources.backup_cronjob import build_backup_cronjob
 from repairgpt_operator.resources.backup_job import build_upgrade_job
 from repairgpt_operator.rollout.health import (
@@ -127,6 +128,31 @@ def _changes(status: Mapping[str, Any], planned: Mapping[str, Any]) -> dict[str,
     }
 
 
+def _applied_image(instance: Instance, status: Mapping[str, Any]) -> str:
+    """The image the builders put in the API Deployment for this stored status."""
+    return str((status.get("rollout") or {}).get("image") or instance.spec.image)
+
+
+def _settled(upgrade: Mapping[str, Any] | None) -> bool:
+    return upgrade is None or upgrade.get("phase") in ("Succeeded", "Skipped")
+
+
+def rollout_acts(body: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> bool:
+    """Whether moving the rollout on from this Deployment needs a full reconciliation: it
+    changes the image to apply (a rollback, a released hold), or an upgrade's backup is under
+    way. Otherwise its fields can be written with a status refresh (`RolloutRecord`)."""
+    try:
+        instance = Instance.from_body(body)
+    except ValueError:
+        return False
+    status = body.get("status") or {}
+    upgrade = (status.get("rollout") or {}).get("upgrade")
+    if not _settled(upgrade):
+        return True
+    planned = plan_rollout(instance, body, observe_deployment(deployment), upgrade=upgrade, now="")
+    return bool(planned["rollout"]["image"] != _applied_image(instance, status))
+
+
 def needs_advance(body: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> bool:
     """Whether a change of the Deployment moves the rollout on (a newly ready image, a missed
     deadline, a finished restart): then a full reconciliation records it and acts on it."""
@@ -205,20 +231,69 @@ def _events(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Event]:
     return events
 
 
+class RolloutRecord:
+    """The rollout's status fields, planned from one look at the API Deployment, for a status
+    write to carry with its own fields. `plan` may be called again with a fresher copy of the
+    instance (after a conflict); `events` tells what the last plan changed."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        instance: Instance,
+        deployment: Mapping[str, Any] | None,
+        *,
+        now: str,
+    ) -> None:
+        self._kube = kube
+        self._instance = instance
+        self._observed = observe_deployment(deployment)
+        self._now = now
+        self._planned_from: object = None
+        self.planned: dict[str, Any] = {}
+
+    def plan(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The planned fields (whole values: the status as it should read), planned again only
+        for another version of the instance."""
+        version = (body.get("metadata") or {}).get("resourceVersion") or id(body)
+        if version != self._planned_from:
+            upgrade = _judged_upgrade(self._kube, self._instance, body, self._observed)
+            self.planned = plan_rollout(
+                self._instance, body, self._observed, upgrade=upgrade, now=self._now
+            )
+            self._planned_from = version
+        return self.planned
+
+    def changes(self, status: Mapping[str, Any]) -> dict[str, Any]:
+        """The merge patch from `status` to the last plan."""
+        return _changes(status, self.planned)
+
+    def events(self, before: Mapping[str, Any]) -> list[Event]:
+        return _events(before, self.planned)
+
+
 def advance_rollout(
-    kube: Kube, instance: Instance, body: Mapping[str, Any], *, now: str
-) -> tuple[Instance, Mapping[str, Any]]:
-    """Record the rollout's progress (starting a held upgrade's backup Job when due) and return
-    the instance with the image to apply, and the body as last stored."""
-    live = kube.get("apps/v1", "Deployment", instance.namespace, child_name(instance, "api"))
-    observed = observe_deployment(live)
-    planned: dict[str, Any] = {}
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    deployment: Mapping[str, Any] | None,
+    *,
+    now: str,
+) -> tuple[Instance, Mapping[str, Any], RolloutRecord | None]:
+    """Plan the rollout's progress from the live API `deployment` (starting a held upgrade's
+    backup Job when due); return the instance with the image to apply, the body as last stored,
+    and the plan when it is left for the status write to carry (None: written here already)."""
+    record = RolloutRecord(kube, instance, deployment, now=now)
+    planned = record.plan(body)
+    status = body.get("status") or {}
+    image = str(planned["rollout"]["image"])
+    same_upgrade = planned["rollout"].get("upgrade") == (status.get("rollout") or {}).get("upgrade")
+    if image == _applied_image(instance, status) and same_upgrade:
+        runtime = dataclasses.replace(instance.state, api_image=image)
+        return dataclasses.replace(instance, state=runtime), body, record
 
     def changes(current: Mapping[str, Any]) -> dict[str, Any]:
-        nonlocal planned
-        upgrade = _judged_upgrade(kube, instance, current, observed)
-        planned = plan_rollout(instance, current, observed, upgrade=upgrade, now=now)
-        return _changes(current.get("status") or {}, planned)
+        record.plan(current)
+        return record.changes(current.get("status") or {})
 
     try:
         written = write_status(
@@ -232,7 +307,7 @@ def advance_rollout(
             raise StatusConflict(body)
     if written is not None and written.stored is not None:
         body = written.stored
-        post_events(kube, body, _events(written.previous, planned))
+        post_events(kube, body, record.events(written.previous))
     image = ((body.get("status") or {}).get("rollout") or {}).get("image") or instance.spec.image
     runtime = dataclasses.replace(instance.state, api_image=image)
-    return dataclasses.replace(instance, state=runtime), body
+    return dataclasses.replace(instance, state=runtime), body, None
