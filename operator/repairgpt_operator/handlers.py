@@ -104,10 +104,12 @@ async def stop_background(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL, id="remember-instance")
 def remember_instance(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Keep the registry (and the managed-instances gauge) current."""
-    registry = runtime_of(memo).registry
+    runtime = runtime_of(memo)
+    registry = runtime.registry
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
     if event.get("type") == "DELETED":
         registry.forget(namespace, name)
+        runtime.deployments.forget(namespace, name)
         metrics.INSTANCES.forget(namespace, name)
     else:
         registry.remember(body)

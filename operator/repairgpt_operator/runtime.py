@@ -21,15 +21,16 @@ from repairgpt_operator.instance.reconcile import (
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.resync import ResyncScheduler
 from repairgpt_operator.instance.spec import API_VERSION
-from repairgpt_operator.instance.status_refresh import StatusRefresher
+from repairgpt_operator.instance.status_refresh import StatusRefresher, slim_deployment
 from repairgpt_operator.instance.verdicts import ChildVerdicts
+from repairgpt_operator.instance.watched import WatchedDeployments
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.ownership import owner_of
 from repairgpt_operator.resources import ChildKind
 from repairgpt_operator.restore.reconcile import reconcile_restore
 from repairgpt_operator.restore.spec import RESTORE_KIND
 from repairgpt_operator.restore.tracker import RestoreTracker
-from repairgpt_operator.rollout.reconcile import needs_advance, rollout_acts
+from repairgpt_operator.rollout.reconcile import rollout_step
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,17 @@ class Runtime:
 
     def __init__(self, kube: Callable[[], Kube] = kube_module.shared) -> None:
         self._kube = kube
-        self.registry = InstanceRegistry()
+        self.registry = InstanceRegistry(flags={"failover": failover_enabled})
         self.verdicts = ChildVerdicts()
         self.jobs = JobIndex()
+        self.deployments = WatchedDeployments()
         self.status_refresher = StatusRefresher(self.refresh_status, STATUS_REFRESH_DELAY_SECONDS)
         # Scheduled Jobs are owned by the CronJob, not the instance: matched by their labels.
         self.backup_refresher = StatusRefresher(self.refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
         self.restores = RestoreTracker(self.drive_restore, RESTORE_WAKE_DELAY_SECONDS)
         self.prober = FailoverProber(
             kube,
-            lambda: self.registry.keys(where=failover_enabled),
+            lambda: self.registry.keys(flag="failover"),
             self.registry.get,
             self.reconcile_after_switch,
         )
@@ -82,6 +84,7 @@ class Runtime:
             registry=self.registry,
             verdicts=self.verdicts,
             jobs=self.jobs,
+            deployments=self.deployments,
             # At start-up (resume) the watches may not have listed every child yet.
             trust_watches=trigger not in ("resume", "create", "update"),
         )
@@ -100,10 +103,10 @@ class Runtime:
         self.reconcile(body, trigger, compare=True)
 
     def resync_one(self, namespace: str, name: str) -> None:
-        # Read the instance afresh: a remembered copy could be older than a concurrent update.
-        body = self._kube().get_instance(namespace, name)
-        if body is not None and not body["metadata"].get("deletionTimestamp"):
-            self.reconcile(body, "resync", compare=True)
+        # As an informer's resync, from what the watch delivered (no read): an update that is
+        # on its way is applied by its own handler, and a status write computed from an older
+        # copy is refused (409) and computed again from a fresh read.
+        self.reconcile_known(namespace, name, "resync")
 
     def reconcile_after_switch(self, body: dict[str, Any]) -> None:
         self.reconcile(body, "failover", compare=True)
@@ -119,14 +122,15 @@ class Runtime:
             # be the event it waits for.
             self.reconcile(body, "maintenance", compare=True)
             return
-        advance = needs_advance(body, deployment)
-        if advance and rollout_acts(body, deployment):
+        step = rollout_step(body, deployment)
+        if step == "act":
             # A missed deadline (a rollback), a held upgrade: the children change.
             self.reconcile(body, "rollout", compare=True)
             return
-        # A newly ready image, a finished restart, a rollout's condition: status only.
         kube = self._kube()
-        outcome = refresh_status(kube, body, deployment, registry=self.registry, rollout=advance)
+        outcome = refresh_status(
+            kube, body, deployment, registry=self.registry, rollout=step == "record"
+        )
         reporting.report(kube, body, "status", outcome)
 
     def refresh_backup(self, namespace: str, name: str, _job: dict[str, Any]) -> None:
@@ -137,11 +141,12 @@ class Runtime:
         child = event.get("object") or {}
         deleted = event.get("type") == "DELETED"
         child_metadata = child.get("metadata") or {}
+        verified = False
         if deleted:
             namespace = str(child_metadata.get("namespace"))
             self.verdicts.forget(kind.kind, namespace, str(child_metadata.get("name")))
         else:
-            self.verdicts.observe({**child, "kind": kind.kind})
+            verified = self.verdicts.observe({**child, "kind": kind.kind})
         instance_body = self._owning_instance(child, deleted=deleted)
         if instance_body is None:
             return
@@ -150,17 +155,29 @@ class Runtime:
         kube = self._kube()
         current = None if deleted else child
         child_name = str(child["metadata"]["name"])
-        outcome = reconcile_child(
-            kube, instance_body, current, kind=kind.kind, name=child_name, verdicts=self.verdicts
-        )
-        reporting.report(kube, instance_body, "child", outcome)
+        if verified:
+            # The echo of the operator's own write (or a version compared already): nothing
+            # to check, nor a manifest to build.
+            outcome = Outcome()
+        else:
+            outcome = reconcile_child(
+                kube,
+                instance_body,
+                current,
+                kind=kind.kind,
+                name=child_name,
+                verdicts=self.verdicts,
+            )
+            reporting.report(kube, instance_body, "child", outcome)
         is_api_deployment = kind.kind == "Deployment" and child_name == f"{name}-api"
+        if is_api_deployment and deleted:
+            self.deployments.forget(namespace, name)
+        elif is_api_deployment:
+            self.deployments.remember(namespace, name, child)
         if is_api_deployment and not deleted and not outcome.applied:
             # A restored Deployment comes back as a new event; refresh from that one.
-            # Only the latest of a burst is kept per instance, without its managedFields (a
-            # third of the object, read by no status decision).
-            metadata = {k: v for k, v in child["metadata"].items() if k != "managedFields"}
-            self.status_refresher.submit(namespace, name, {**child, "metadata": metadata})
+            # Only the latest of a burst is kept per instance, and only what the decisions read.
+            self.status_refresher.submit(namespace, name, slim_deployment(child))
         if outcome.applied:
             why = "deleted" if deleted else "changed"
             log.info("restored %s of %s/%s (%s)", outcome.applied, namespace, name, why)

@@ -95,6 +95,7 @@ def sync_children(
     *,
     compare: bool,
     live: Mapping[tuple[str, str], dict[str, Any] | None] | None = None,
+    watched: Mapping[tuple[str, str], dict[str, Any]] | None = None,
     outcome: Outcome,
     verdicts: ChildVerdicts | None = None,
     trust_watches: bool = False,
@@ -107,7 +108,8 @@ def sync_children(
     is expected); with compare=True a child is written only when it differs from the live object
     (`live` may supply objects already in hand, keyed by (kind, name); None: known absent).
     `verdicts` learns what was found in line, and spares comparing a child whose latest watched
-    version already was (the API Deployment is read all the same: the status needs it). With
+    version already was (the API Deployment is read all the same, the status needs it, unless
+    `watched` holds the watch's copy of it and it sets its replicas itself). With
     `trust_watches` (once the watches have listed everything) a switched-off child they never
     saw is not looked for; a `new` instance (no status yet) owns nothing to delete.
     """
@@ -119,7 +121,13 @@ def sync_children(
         key = (manifest["kind"], name)
         is_api_deployment = key == ("Deployment", api_name)
         current: dict[str, Any] | None = None
-        if compare and verdicts and not is_api_deployment and verdicts.in_sync(manifest):
+        # An autoscaled API Deployment is looked at on every pass (replicas after maintenance).
+        copy = None
+        if is_api_deployment and "replicas" in manifest["spec"]:
+            copy = (watched or {}).get(key)
+        if compare and verdicts and (not is_api_deployment or copy) and verdicts.in_sync(manifest):
+            if copy is not None:
+                children[key] = copy
             continue
         try:
             autoscaled_api = is_api_deployment and "replicas" not in manifest["spec"]
@@ -175,13 +183,6 @@ def delete_unwanted(
                 outcome.deleted.append(describe_ref(ref))
         except ApiError as error:
             outcome.errors.append(error.about(describe_ref(ref)))
-
-
-def desired_child(instance: Instance, kind: str, name: str) -> dict[str, Any] | None:
-    for manifest in desired_children(instance):
-        if manifest["kind"] == kind and manifest["metadata"]["name"] == name:
-            return manifest
-    return None
 
 
 def is_managed_kind(api_version: str, kind: str) -> bool:

@@ -16,7 +16,6 @@ from repairgpt_operator.backup.job_index import JobIndex
 from repairgpt_operator.backup.observe import observe_backup
 from repairgpt_operator.instance.children import (
     describe,
-    desired_child,
     hand_over_replicas,
     sync_children,
 )
@@ -31,6 +30,7 @@ from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.status_record import write_status
 from repairgpt_operator.instance.status_writer import write_status as write_status_patch
 from repairgpt_operator.instance.verdicts import ChildVerdicts
+from repairgpt_operator.instance.watched import WatchedDeployments
 from repairgpt_operator.kube import ApiError, Kube
 from repairgpt_operator.maintenance.advance import advance_maintenance
 from repairgpt_operator.metrics import (
@@ -38,6 +38,7 @@ from repairgpt_operator.metrics import (
 )
 from repairgpt_operator.monitoring.snapshot import status_snapshot
 from repairgpt_operator.ownership import child_name
+from repairgpt_operator.resources import desired_child
 from repairgpt_operator.restore.hold import lift_stale_restore_hold
 from repairgpt_operator.retention.observe import observe_retention
 from repairgpt_operator.rollout.reconcile import RolloutRecord, advance_rollout
@@ -87,6 +88,13 @@ def is_new(body: Mapping[str, Any], *, compare: bool) -> bool:
     return not compare and not body.get("status")
 
 
+def _watched_api(
+    instance: Instance, deployments: WatchedDeployments | None
+) -> dict[str, Any] | None:
+    """The watch's copy of the API Deployment, if it has one."""
+    return deployments.get(instance.namespace, instance.name) if deployments is not None else None
+
+
 def reconcile_instance(
     kube: Kube,
     body: Mapping[str, Any],
@@ -95,12 +103,15 @@ def reconcile_instance(
     registry: InstanceRegistry | None = None,
     verdicts: ChildVerdicts | None = None,
     jobs: JobIndex | None = None,
+    deployments: WatchedDeployments | None = None,
     trust_watches: bool = False,
 ) -> Outcome:
     """Reconcile one instance body (as the API returned it): children first, then status.
 
-    `verdicts` and `trust_watches` go to `sync_children`; with `trust_watches`, the Jobs of a
-    component are listed only when `jobs` (the Job watch's index) knows of some."""
+    `verdicts` and `trust_watches` go to `sync_children`. With `trust_watches`, the Jobs of a
+    component are listed only when `jobs` (the Job watch's index) knows of some, and the API
+    Deployment that `deployments` holds serves the rollout and the status (it is read only to
+    be compared, when its latest version has not been found in line)."""
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -115,10 +126,15 @@ def reconcile_instance(
     try:
         instance = lift_stale_restore_hold(kube, instance)
         instance, body = advance_maintenance(kube, instance, body)
-        # One read of the API Deployment serves the rollout and the comparison.
-        live = {api: None if new else kube.get("apps/v1", "Deployment", instance.namespace, api[1])}
+        watched = _watched_api(instance, deployments) if trust_watches and not new else None
+        live: dict[tuple[str, str], dict[str, Any] | None] = {}
+        if watched is None:
+            # One read of the API Deployment serves the rollout and the comparison.
+            live[api] = (
+                None if new else kube.get("apps/v1", "Deployment", instance.namespace, api[1])
+            )
         instance, body, rollout = advance_rollout(
-            kube, instance, body, live[api], now=now_rfc3339()
+            kube, instance, body, watched or live[api], now=now_rfc3339()
         )
     except ApiError as error:
         outcome.instance = instance
@@ -131,6 +147,7 @@ def reconcile_instance(
         instance,
         compare=compare,
         live=live,
+        watched={api: watched} if watched is not None else None,
         outcome=outcome,
         verdicts=verdicts,
         trust_watches=trust_watches,
@@ -223,8 +240,8 @@ def refresh_status(
 ) -> Outcome:
     """Bring replicas, readiness and phase in the status up to date with the API Deployment,
     leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone;
-    with `rollout`, record the rollout's progress too (when `rollout_acts` says it changes no
-    child)."""
+    with `rollout`, record the rollout's progress too (when `rollout_step` says a record is
+    enough)."""
     started = time.monotonic()
     outcome, instance = _parse(instance_body)
     if instance is None:

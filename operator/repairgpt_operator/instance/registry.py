@@ -5,17 +5,37 @@ Child events and the resync loop read it instead of asking the API server again.
 
 from __future__ import annotations
 
-import copy
+import json
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One remembered body, as compact JSON (a fraction of the memory of the dicts, and decoded
+    faster than they would be deep-copied), with what comparisons and flags need."""
+
+    encoded: bytes
+    uid: str | None
+    version: int | None
+    flags: frozenset[str]
+
+    def body(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = json.loads(self.encoded)
+        return decoded
 
 
 class InstanceRegistry:
-    """A thread-safe map (namespace, name) -> latest instance body."""
+    """A thread-safe map (namespace, name) -> latest instance body; `flags` name predicates
+    over a body, evaluated when it is remembered, that `keys` can select by."""
 
-    def __init__(self) -> None:
-        self._bodies: dict[tuple[str, str], dict[str, Any]] = {}
+    def __init__(self, flags: Mapping[str, Predicate] | None = None) -> None:
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._flags = dict(flags or {})
         self._lock = threading.Lock()
         self._status_locks: dict[tuple[str, str], threading.Lock] = {}
 
@@ -29,9 +49,9 @@ class InstanceRegistry:
         """`body`, or the remembered copy of the same object if that one is newer."""
         metadata = body.get("metadata") or {}
         with self._lock:
-            current = self._bodies.get((str(metadata.get("namespace")), str(metadata.get("name"))))
-            if current is not None and _is_older(body, current):
-                return copy.deepcopy(current)
+            current = self._entries.get((str(metadata.get("namespace")), str(metadata.get("name"))))
+        if current is not None and _is_older(_uid(body), _resource_version(body), current):
+            return current.body()
         return body
 
     def remember(self, body: Mapping[str, Any]) -> None:
@@ -41,34 +61,36 @@ class InstanceRegistry:
         snapshot = trimmed(body)
         metadata = snapshot["metadata"]
         key = (str(metadata.get("namespace")), str(metadata.get("name")))
+        uid, version = _uid(snapshot), _resource_version(snapshot)
+        flags = frozenset(name for name, holds in self._flags.items() if holds(snapshot))
+        entry = _Entry(json.dumps(snapshot, separators=(",", ":")).encode(), uid, version, flags)
         with self._lock:
-            current = self._bodies.get(key)
-            if current is not None and _is_older(snapshot, current):
+            current = self._entries.get(key)
+            if current is not None and _is_older(uid, version, current):
                 return
-            self._bodies[key] = snapshot
+            self._entries[key] = entry
 
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
-            self._bodies.pop((namespace, name), None)
+            self._entries.pop((namespace, name), None)
             self._status_locks.pop((namespace, name), None)
 
     def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A copy of the remembered body (the caller may change it)."""
         with self._lock:
-            body = self._bodies.get((namespace, name))
-            return copy.deepcopy(body) if body is not None else None
+            entry = self._entries.get((namespace, name))
+        return entry.body() if entry is not None else None
 
-    def keys(
-        self, where: Callable[[Mapping[str, Any]], bool] | None = None
-    ) -> list[tuple[str, str]]:
-        """(namespace, name) of every remembered instance (for which `where(body)` holds)."""
+    def keys(self, flag: str | None = None) -> list[tuple[str, str]]:
+        """(namespace, name) of every remembered instance (whose body has `flag`)."""
         with self._lock:
-            if where is None:
-                return list(self._bodies)
-            return [key for key, body in self._bodies.items() if where(body)]
+            if flag is None:
+                return list(self._entries)
+            return [key for key, entry in self._entries.items() if flag in entry.flags]
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._bodies)
+            return len(self._entries)
 
 
 # Copies of the whole object or of its spec, kept by kubectl and kopf: a decision never reads them.
@@ -76,7 +98,8 @@ _UNREAD_ANNOTATIONS = ("kopf.", "kubectl.kubernetes.io/last-applied-configuratio
 
 
 def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of `body` without managedFields and the annotations no decision reads."""
+    """`body` without managedFields and the annotations no decision reads (a new top level and
+    metadata; the rest is shared with `body`)."""
     metadata = dict(body.get("metadata") or {})
     metadata.pop("managedFields", None)
     annotations = metadata.get("annotations")
@@ -86,7 +109,12 @@ def trimmed(body: Mapping[str, Any]) -> dict[str, Any]:
             for key, value in annotations.items()
             if not key.startswith(_UNREAD_ANNOTATIONS)
         }
-    return copy.deepcopy({**dict(body), "metadata": metadata})
+    return {**dict(body), "metadata": metadata}
+
+
+def _uid(body: Mapping[str, Any]) -> str | None:
+    uid = (body.get("metadata") or {}).get("uid")
+    return None if uid is None else str(uid)
 
 
 def _resource_version(body: Mapping[str, Any]) -> int | None:
@@ -97,10 +125,9 @@ def _resource_version(body: Mapping[str, Any]) -> int | None:
         return None
 
 
-def _is_older(candidate: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+def _is_older(uid: str | None, version: int | None, current: _Entry) -> bool:
     # resourceVersions are opaque by contract but etcd revisions in practice; compare only
     # when both are numbers and the uid is the same object.
-    if (candidate.get("metadata") or {}).get("uid") != (current.get("metadata") or {}).get("uid"):
+    if uid != current.uid:
         return False
-    new, old = _resource_version(candidate), _resource_version(current)
-    return new is not None and old is not None and new < old
+    return version is not None and current.version is not None and version < current.version

@@ -12,7 +12,7 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from repairgpt_operator.instance.resync import default_concurrency
@@ -24,6 +24,37 @@ Key = tuple[str, str]
 Refresh = Callable[[str, str, dict[str, Any]], None]
 
 TICK_SECONDS = 0.1
+
+
+def slim_deployment(deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """What the status and rollout decisions read of a Deployment (identity, generation,
+    replicas, the API container's image, the pod template's annotations, the whole status):
+    a refresh waiting in the queue keeps this, not the pod template."""
+    metadata = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    template = spec.get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    slim_spec: dict[str, Any] = {
+        "template": {
+            "metadata": {"annotations": (template.get("metadata") or {}).get("annotations") or {}},
+            "spec": {
+                "containers": [{"name": c.get("name"), "image": c.get("image")} for c in containers]
+            },
+        }
+    }
+    if "replicas" in spec:
+        slim_spec["replicas"] = spec["replicas"]
+    return {
+        "apiVersion": deployment.get("apiVersion"),
+        "kind": deployment.get("kind"),
+        "metadata": {
+            key: metadata[key]
+            for key in ("name", "namespace", "uid", "generation", "resourceVersion")
+            if key in metadata
+        },
+        "spec": slim_spec,
+        "status": deployment.get("status") or {},
+    }
 
 
 class StatusRefresher:

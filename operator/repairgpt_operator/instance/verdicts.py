@@ -48,15 +48,20 @@ class ChildVerdicts:
         self._seen: dict[ChildKey, _Seen] = {}
         self._lock = threading.Lock()
 
-    def observe(self, child: Mapping[str, Any]) -> None:
-        """A watch event: a newer version than the one verified has not been checked yet."""
+    def observe(self, child: Mapping[str, Any]) -> bool:
+        """A watch event: a newer version than the one verified has not been checked yet.
+        True when this very version was verified already (the echo of the operator's own
+        apply, or a version compared before): nothing to check."""
         key, version = _key(child), _version(child)
         with self._lock:
             seen = self._seen.get(key)
             if seen is None:
                 self._seen[key] = _Seen(version)
-            elif seen.resource_version != version and _newer(version, seen.resource_version):
+            elif seen.resource_version == version:
+                return seen.verified_hash is not None
+            elif _newer(version, seen.resource_version):
                 self._seen[key] = _Seen(version)
+            return False
 
     def verified(self, child: Mapping[str, Any], manifest: Mapping[str, Any]) -> None:
         """`child` (a live version) was found to match `manifest`, or is what applying it

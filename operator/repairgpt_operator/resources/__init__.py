@@ -167,22 +167,33 @@ Kinds = frozenset[tuple[str, str]]
 
 def manifest_hash(manifest: dict[str, Any]) -> str:
     """A digest of a manifest (without its own hash annotation)."""
-    stripped = copy.deepcopy(manifest)
-    metadata = stripped.get("metadata", {})
-    annotations = metadata.get("annotations", {})
-    annotations.pop(APPLIED_HASH_ANNOTATION, None)
-    if not annotations:
-        metadata.pop("annotations", None)
+    stripped = manifest
+    if "metadata" in manifest:
+        metadata = dict(manifest["metadata"])
+        annotations = {
+            key: value
+            for key, value in (metadata.get("annotations") or {}).items()
+            if key != APPLIED_HASH_ANNOTATION
+        }
+        if annotations:
+            metadata["annotations"] = annotations
+        else:
+            metadata.pop("annotations", None)
+        stripped = {**manifest, "metadata": metadata}
     canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(canonical).hexdigest()[:20]
 
 
+def _stamp(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest itself, now carrying its own digest as an annotation."""
+    digest = manifest_hash(manifest)
+    manifest["metadata"].setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = digest
+    return manifest
+
+
 def with_applied_hash(manifest: dict[str, Any]) -> dict[str, Any]:
     """A copy of the manifest that carries its own digest as an annotation."""
-    stamped = copy.deepcopy(manifest)
-    digest = manifest_hash(stamped)
-    stamped["metadata"].setdefault("annotations", {})[APPLIED_HASH_ANNOTATION] = digest
-    return stamped
+    return _stamp(copy.deepcopy(manifest))
 
 
 def _served(kind: ChildKind, missing: Kinds) -> bool:
@@ -193,10 +204,20 @@ def desired_children(instance: Instance, missing: Kinds = frozenset()) -> list[d
     """Every child the instance wants now, stamped with its digest, in apply order; kinds in
     `missing` (not served by the cluster) are left out."""
     return [
-        with_applied_hash(kind.build(instance))
+        _stamp(kind.build(instance))  # a fresh build: stamped in place
         for kind in API_CHILD_KINDS
         if kind.wanted(instance) and _served(kind, missing)
     ]
+
+
+def desired_child(instance: Instance, kind: str, name: str) -> dict[str, Any] | None:
+    """The one child of this kind and name that the instance wants now (built alone: a watch
+    event is about one child), or None."""
+    for child in API_CHILD_KINDS:
+        if child.kind == kind and child_name(instance, child.component) == name:
+            if child.wanted(instance):
+                return _stamp(child.build(instance))
+    return None
 
 
 def unwanted_children(instance: Instance, missing: Kinds = frozenset()) -> list[ChildRef]:
@@ -241,6 +262,7 @@ __all__ = [
     "build_service",
     "build_serviceaccount",
     "child_kind",
+    "desired_child",
     "desired_children",
     "manifest_hash",
     "unwanted_children",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from repairgpt_operator.backup.job_output import pod_error
 from repairgpt_operator.backup.jobs import JOB_NAME_LABEL, finished_job
@@ -137,29 +137,20 @@ def _settled(upgrade: Mapping[str, Any] | None) -> bool:
     return upgrade is None or upgrade.get("phase") in ("Succeeded", "Skipped")
 
 
-def rollout_acts(body: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> bool:
-    """Whether moving the rollout on from this Deployment needs a full reconciliation: it
-    changes the image to apply (a rollback, a released hold), or an upgrade's backup is under
-    way. Otherwise its fields can be written with a status refresh (`RolloutRecord`)."""
+# What a change of the API Deployment asks of the rollout (`rollout_step`).
+RolloutStep = Literal["none", "record", "act"]
+
+
+def rollout_step(body: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> RolloutStep:
+    """What a change of the API Deployment asks of the rollout: nothing; a record in the status
+    (a newly ready image, a finished restart, the RolloutHealthy condition), which a status
+    refresh writes (`RolloutRecord`); or to act, in a full reconciliation, when the image to
+    apply changes (a rollback after a missed deadline, a released hold) or an upgrade's backup
+    is under way."""
     try:
         instance = Instance.from_body(body)
     except ValueError:
-        return False
-    status = body.get("status") or {}
-    upgrade = (status.get("rollout") or {}).get("upgrade")
-    if not _settled(upgrade):
-        return True
-    planned = plan_rollout(instance, body, observe_deployment(deployment), upgrade=upgrade, now="")
-    return bool(planned["rollout"]["image"] != _applied_image(instance, status))
-
-
-def needs_advance(body: Mapping[str, Any], deployment: Mapping[str, Any] | None) -> bool:
-    """Whether a change of the Deployment moves the rollout on (a newly ready image, a missed
-    deadline, a finished restart): then a full reconciliation records it and acts on it."""
-    try:
-        instance = Instance.from_body(body)
-    except ValueError:
-        return False
+        return "none"
     status = body.get("status") or {}
     upgrade = (status.get("rollout") or {}).get("upgrade")
     planned = plan_rollout(instance, body, observe_deployment(deployment), upgrade=upgrade, now="")
@@ -168,8 +159,13 @@ def needs_advance(body: Mapping[str, Any], deployment: Mapping[str, Any] | None)
     same_condition = all(
         rollout_status.get(key) == rollout_planned.get(key) for key in ("status", "reason")
     )
+    image = planned["rollout"]["image"]
     planned.pop("conditions")
-    return bool(_changes(status, planned)) or not same_condition
+    if same_condition and not _changes(status, planned):
+        return "none"
+    if not _settled(upgrade) or image != _applied_image(instance, status):
+        return "act"
+    return "record"
 
 
 def _observe_upgrade_job(

@@ -21,8 +21,9 @@ from repairgpt_operator.instance.reconcile import (
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.spec import API_VERSION, KIND
 from repairgpt_operator.instance.verdicts import ChildVerdicts
+from repairgpt_operator.instance.watched import WatchedDeployments
 from repairgpt_operator.kube import APPLY_CONTENT_TYPE, Kube, load_api_client
-from repairgpt_operator.rollout.reconcile import needs_advance, rollout_acts
+from repairgpt_operator.rollout.reconcile import rollout_step
 from tests.conftest import KubeCluster
 
 pytestmark = pytest.mark.cluster
@@ -121,9 +122,31 @@ def test_a_creation_applies_its_children_and_writes_its_status_once_reading_noth
     requests = kube.object_requests()
     assert {verb for verb, _ in requests} <= {"GET", "PATCH", "POST"}, requests
     assert all(path.endswith("/status") for verb, path in requests if verb == "PATCH")
-    assert ("GET", f"/apis/apps/v1/namespaces/{k8s_namespace}/deployments/shop-api") in requests
+    deployment_path = f"/apis/apps/v1/namespaces/{k8s_namespace}/deployments/shop-api"
+    assert requests.count(("GET", deployment_path)) == 1  # for the rollout and the status
     assert not [path for _, path in requests if "/jobs" in path or "/cronjobs/" in path]
     assert not [path for _, path in requests if "/services/" in path or "/configmaps/" in path]
+
+    # With the watch's copy of the API Deployment at hand, not even that one is read.
+    deployments = WatchedDeployments()
+    live = kube.get("apps/v1", "Deployment", k8s_namespace, "shop-api")
+    assert live is not None
+    deployments.remember(k8s_namespace, "shop", live)
+    latest = kube.get_instance(k8s_namespace, "shop")
+    assert latest is not None
+    kube.requests.clear()
+    third = reconcile_instance(
+        kube,
+        latest,
+        compare=True,
+        registry=registry,
+        verdicts=verdicts,
+        jobs=JobIndex(),
+        deployments=deployments,
+        trust_watches=True,
+    )
+    assert third.error_message is None and not third.applied and not third.deleted
+    assert ("GET", deployment_path) not in kube.object_requests()
 
 
 def test_the_rollout_progress_of_a_deployment_change_rides_on_the_status_refresh(
@@ -143,8 +166,7 @@ def test_the_rollout_progress_of_a_deployment_change_rides_on_the_status_refresh
         time.sleep(0.2)
     stored = kube.get_instance(k8s_namespace, "shop")
     assert stored is not None
-    assert needs_advance(stored, deployment)
-    assert not rollout_acts(stored, deployment)  # no image changes: status only
+    assert rollout_step(stored, deployment) == "record"  # no image changes: status only
 
     kube.requests.clear()
     refreshed = refresh_status(kube, stored, deployment, rollout=True)
@@ -159,5 +181,5 @@ def test_the_rollout_progress_of_a_deployment_change_rides_on_the_status_refresh
     assert all("/pods" in path for verb, path in requests if verb == "GET"), requests
     after = kube.get_instance(k8s_namespace, "shop")
     assert after is not None
-    assert not needs_advance(after, deployment)  # recorded: nothing left to move on
+    assert rollout_step(after, deployment) == "none"  # recorded: nothing left to move on
     assert Instance.from_body(after).state.api_image == Instance.from_body(stored).state.api_image

@@ -16,6 +16,8 @@ def test_remembered_bodies_are_copies_without_managed_fields() -> None:
     stored = registry.get("repair", "shop")
     assert stored is not None
     assert stored["spec"]["image"] != "changed"
+    stored["spec"]["image"] = "changed by the reader"  # a copy for each reader
+    assert registry.get("repair", "shop")["spec"]["image"] == instance_body()["spec"]["image"]
     assert "managedFields" not in stored["metadata"]
     assert registry.keys() == [("repair", "shop")] and len(registry) == 1
 
@@ -35,14 +37,17 @@ def test_copies_of_the_object_kept_by_kubectl_and_kopf_are_not_remembered() -> N
     assert len(body["metadata"]["annotations"]) == 3  # the caller's body is left alone
 
 
-def test_keys_can_be_chosen_by_the_body_without_copying_the_others() -> None:
-    registry = InstanceRegistry()
+def test_keys_can_be_chosen_by_a_flag_of_the_body_without_reading_the_others() -> None:
+    registry = InstanceRegistry(flags={"failover": failover_enabled})
     registry.remember(instance_body(name="a", namespace="repair"))
     with_failover = instance_body(name="b", namespace="repair")
     with_failover["spec"]["failover"] = {"enabled": True}
     registry.remember(with_failover)
-    assert registry.keys(where=failover_enabled) == [("repair", "b")]
+    assert registry.keys(flag="failover") == [("repair", "b")]
     assert sorted(registry.keys()) == [("repair", "a"), ("repair", "b")]
+    with_failover["spec"]["failover"] = {"enabled": False}  # the flag follows the newest body
+    registry.remember(with_failover)
+    assert registry.keys(flag="failover") == []
 
 
 def test_forgotten_instances_are_gone() -> None:

@@ -4,11 +4,17 @@ threads."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
 
-from repairgpt_operator.instance.status_refresh import StatusRefresher
+from repairgpt_operator.instance.observed import deployment_counts, ready_condition
+from repairgpt_operator.instance.status_refresh import StatusRefresher, slim_deployment
+from repairgpt_operator.maintenance.advance import api_deployment_state
+from repairgpt_operator.resources import build_deployment
+from repairgpt_operator.rollout.health import RESTART_TEMPLATE_ANNOTATION, observe_deployment
+from tests.operator.factories import make_instance
 
 
 async def _until(condition: Any, seconds: float = 5.0) -> bool:
@@ -87,3 +93,30 @@ def test_an_instance_whose_refresh_still_runs_waits_for_the_next_turn() -> None:
     refresher.finished(key)
     assert refresher.take_due(6.0, limit=4) == [(key, {"n": 2})]
     assert deployment == {"n": 1}
+
+
+def test_a_queued_refresh_keeps_only_what_the_decisions_read_and_they_decide_alike() -> None:
+    instance = make_instance({"replicas": 3})
+    deployment = build_deployment(instance)
+    deployment["metadata"].update(generation=4, resourceVersion="77", managedFields=[{"x": 1}])
+    deployment["spec"]["template"]["metadata"].setdefault("annotations", {})[
+        RESTART_TEMPLATE_ANNOTATION
+    ] = "token-1"
+    for status in (
+        {},
+        {"observedGeneration": 4, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 1,
+         "availableReplicas": 1,
+         "conditions": [{"type": "Progressing", "status": "False",
+                         "reason": "ProgressDeadlineExceeded", "message": "too slow"}]},
+        {"observedGeneration": 4, "replicas": 3, "updatedReplicas": 3, "readyReplicas": 3,
+         "availableReplicas": 3},
+    ):  # fmt: skip
+        full = {**deployment, "status": status}
+        slim = slim_deployment(full)
+        assert len(json.dumps(slim)) < len(json.dumps(full)) / 3
+        assert observe_deployment(slim) == observe_deployment(full)
+        assert deployment_counts(slim) == deployment_counts(full)
+        assert ready_condition(instance, slim, []) == ready_condition(instance, full, [])
+        assert api_deployment_state(slim) == api_deployment_state(full)
+    autoscaled = build_deployment(make_instance({"autoscaling": {"enabled": True}}))
+    assert "replicas" not in slim_deployment(autoscaled)["spec"]

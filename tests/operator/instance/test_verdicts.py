@@ -69,3 +69,13 @@ def test_a_manifest_without_a_digest_is_never_taken_as_verified() -> None:
     bare = {"kind": "Service", "metadata": {"namespace": "ns", "name": "demo-api"}}
     verdicts.verified({**bare, "metadata": {**bare["metadata"], "resourceVersion": "1"}}, bare)
     assert not verdicts.in_sync(bare)
+
+
+def test_the_echo_of_a_verified_version_needs_no_check() -> None:
+    verdicts = ChildVerdicts()
+    assert not verdicts.observe(_live("10"))  # never checked
+    assert not verdicts.observe(_live("10"))  # seen again, still not checked
+    verdicts.verified(_live("11"), _manifest("d1"))  # the operator applied it: version 11
+    assert verdicts.observe(_live("11"))  # the watch brings that apply back
+    assert not verdicts.observe(_live("12"))  # a controller or a person changed it since
+    assert not verdicts.observe(_live("12"))

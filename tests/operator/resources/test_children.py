@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 from repairgpt_operator.instance.drift import needs_apply
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION
-from repairgpt_operator.resources import desired_children, unwanted_children, with_applied_hash
+from repairgpt_operator.resources import (
+    desired_child,
+    desired_children,
+    manifest_hash,
+    unwanted_children,
+    with_applied_hash,
+)
 from tests.operator.factories import example_instance, make_instance
 
 
@@ -95,3 +103,52 @@ def test_digest_changes_with_the_spec_and_only_then() -> None:
     }
     # The retention CronJob runs the API's image too.
     assert moved == {"Deployment", "CronJob"}
+
+
+def _rich_instances() -> list[Any]:
+    monitored = {"monitoring": {"enabled": True, "dashboard": True}}
+    backed_up = {
+        "backup": {
+            "enabled": True,
+            "verify": {"enabled": True},
+            "s3": {"bucket": "shop-backups", "credentialsSecret": "shop-s3"},
+        }
+    }
+    return [
+        make_instance(),
+        example_instance("production"),
+        make_instance({**monitored, **backed_up}),
+        make_instance({"monitoring": {"enabled": True, "scrape": "PodMonitor"}}),
+    ]
+
+
+def test_the_child_of_a_watch_event_is_built_alone_and_alike() -> None:
+    for instance in _rich_instances():
+        children = desired_children(instance)
+        for child in children:
+            alone = desired_child(instance, child["kind"], child["metadata"]["name"])
+            assert alone == child, (child["kind"], child["metadata"]["name"])
+        assert desired_child(instance, "Deployment", "someone-else") is None
+    switched_off = make_instance({"networkPolicy": {"enabled": False}})
+    assert desired_child(switched_off, "NetworkPolicy", f"{switched_off.name}-api") is None
+
+
+def _digest_as_first_stamped(manifest: dict[str, Any]) -> str:
+    """The digest as the operator has always computed it (on a deep copy without its own
+    annotation): children stamped by an earlier version must not all look changed."""
+    stripped = copy.deepcopy(manifest)
+    metadata = stripped.get("metadata", {})
+    annotations = metadata.get("annotations", {})
+    annotations.pop(APPLIED_HASH_ANNOTATION, None)
+    if not annotations:
+        metadata.pop("annotations", None)
+    canonical = json.dumps(stripped, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:20]
+
+
+def test_the_digest_of_every_child_is_the_one_earlier_versions_stamped() -> None:
+    for instance in _rich_instances():
+        for child in desired_children(instance):
+            assert manifest_hash(child) == _digest_as_first_stamped(child)
+            stamped = child["metadata"]["annotations"][APPLIED_HASH_ANNOTATION]
+            assert stamped == _digest_as_first_stamped(child)

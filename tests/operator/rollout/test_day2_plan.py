@@ -11,7 +11,7 @@ from repairgpt_operator.conditions import find_condition
 from repairgpt_operator.instance.model import Instance, InvalidSpec
 from repairgpt_operator.resources.deployment import build_deployment
 from repairgpt_operator.rollout.health import observe_deployment
-from repairgpt_operator.rollout.reconcile import merge_patch, needs_advance, plan_rollout
+from repairgpt_operator.rollout.reconcile import merge_patch, plan_rollout, rollout_step
 from repairgpt_operator.rollout.restart import RESTART_ANNOTATION, next_restart, template_token
 from tests.operator.factories import instance_body, make_instance
 
@@ -118,16 +118,30 @@ def test_a_held_upgrade_plans_the_running_image_and_a_false_condition() -> None:
     assert planned["rollout"]["image"] == BAD
 
 
-def test_only_a_change_that_moves_the_rollout_asks_for_a_full_reconciliation() -> None:
+def test_a_deployment_change_asks_for_nothing_a_status_record_or_a_full_pass() -> None:
     body = instance_body({"image": GOOD})
     ready = _deployment(GOOD)
     planned = plan_rollout(
         Instance.from_body(body), body, observe_deployment(ready), upgrade=None, now="T"
     )
-    assert needs_advance(body, ready)
+    assert rollout_step(body, ready) == "record"  # a newly ready image: the status says so
     recorded = instance_body({"image": GOOD}, status=planned)
-    assert not needs_advance(recorded, ready)
-    assert needs_advance(recorded, _deployment(GOOD, ready=False, exceeded=True))
+    assert rollout_step(recorded, ready) == "none"
+    # A missed deadline without automatic rollback changes the condition, not the image.
+    assert rollout_step(recorded, _deployment(GOOD, ready=False, exceeded=True)) == "record"
+    # With it, the last good image goes back on: the Deployment changes.
+    failing = instance_body(
+        {"image": BAD, "rollout": {"autoRollback": True}},
+        status={"rollout": {"image": BAD, "lastGoodImage": GOOD}},
+    )
+    assert rollout_step(failing, _deployment(BAD, ready=False, exceeded=True)) == "act"
+    # An upgrade whose backup runs is judged in a full pass (its Job is read).
+    backup = {"enabled": True, "beforeUpgrade": True, "s3": {"bucket": "shop-backups"}}
+    record = {"image": BAD, "fromImage": GOOD, "generation": 1, "job": "j", "phase": "Running"}
+    held = instance_body(
+        {"image": BAD, "backup": backup}, status={"rollout": {"image": GOOD, "upgrade": record}}
+    )
+    assert rollout_step(held, _deployment(GOOD)) == "act"
 
 
 def test_fields_that_go_away_are_removed_from_the_stored_status() -> None:
