@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import pytest
@@ -108,16 +109,17 @@ def test_a_creation_applies_its_children_and_writes_its_status_once_reading_noth
     # A pass that compares (a resync) afterwards finds every child in line: it applies nothing
     # (the status may follow the Deployment controller meanwhile), and reads neither the
     # children found in line nor Jobs the Job watch does not know of.
-    kube.requests.clear()
-    again = reconcile_instance(
+    resync = partial(
+        reconcile_instance,
         kube,
-        stored,
         compare=True,
         registry=registry,
         verdicts=verdicts,
         jobs=JobIndex(),
         trust_watches=True,
     )
+    kube.requests.clear()
+    again = resync(stored)
     assert again.error_message is None and not again.applied and not again.deleted
     requests = kube.object_requests()
     assert {verb for verb, _ in requests} <= {"GET", "PATCH", "POST"}, requests
@@ -135,16 +137,7 @@ def test_a_creation_applies_its_children_and_writes_its_status_once_reading_noth
     latest = kube.get_instance(k8s_namespace, "shop")
     assert latest is not None
     kube.requests.clear()
-    third = reconcile_instance(
-        kube,
-        latest,
-        compare=True,
-        registry=registry,
-        verdicts=verdicts,
-        jobs=JobIndex(),
-        deployments=deployments,
-        trust_watches=True,
-    )
+    third = resync(latest, deployments=deployments)
     assert third.error_message is None and not third.applied and not third.deleted
     assert ("GET", deployment_path) not in kube.object_requests()
 
