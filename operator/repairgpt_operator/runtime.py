@@ -173,11 +173,12 @@ class Runtime:
         if is_api_deployment and deleted:
             self.deployments.forget(namespace, name)
         elif is_api_deployment:
-            self.deployments.remember(namespace, name, child)
-        if is_api_deployment and not deleted and not outcome.applied:
-            # A restored Deployment comes back as a new event; refresh from that one.
-            # Only the latest of a burst is kept per instance, and only what the decisions read.
-            self.status_refresher.submit(namespace, name, slim_deployment(child))
+            slim = slim_deployment(child)
+            self.deployments.remember(namespace, name, slim)
+            if not outcome.applied:
+                # A restored Deployment comes back as a new event; refresh from that one.
+                # Only the latest of a burst is kept per instance, and only what decisions read.
+                self.status_refresher.submit(namespace, name, slim)
         if outcome.applied:
             why = "deleted" if deleted else "changed"
             log.info("restored %s of %s/%s (%s)", outcome.applied, namespace, name, why)

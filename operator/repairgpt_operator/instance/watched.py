@@ -9,8 +9,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from repairgpt_operator.instance.status_refresh import slim_deployment
-
 
 class WatchedDeployments:
     """Thread-safe map (namespace, instance name) -> latest slim API Deployment."""
@@ -19,8 +17,9 @@ class WatchedDeployments:
         self._encoded: dict[tuple[str, str], bytes] = {}
         self._lock = threading.Lock()
 
-    def remember(self, namespace: str, name: str, deployment: Mapping[str, Any]) -> None:
-        encoded = json.dumps(slim_deployment(deployment), separators=(",", ":")).encode()
+    def remember(self, namespace: str, name: str, slim: Mapping[str, Any]) -> None:
+        """Keep `slim`, a Deployment already made slim by `slim_deployment`."""
+        encoded = json.dumps(slim, separators=(",", ":")).encode()
         with self._lock:
             self._encoded[(namespace, name)] = encoded
 

@@ -53,8 +53,14 @@ class PrimaryAndReplica:
         return self.url(self.replica)
 
     def wait_replica_caught_up(self, timeout: float = 30) -> None:
-        """Until the replica has replayed everything the primary has written so far."""
-        target = self.primary.psql("SELECT pg_current_wal_lsn()")
+        """Until the replica has replayed everything the primary has committed so far.
+
+        The test servers commit asynchronously (`synchronous_commit = off`), so a commit may still
+        sit in the primary's WAL buffers. A synchronous commit first flushes the WAL up to itself,
+        every earlier commit included; the flush position is then the target.
+        """
+        self.primary.psql("SET synchronous_commit = on; SELECT txid_current()")
+        target = self.primary.psql("SELECT pg_current_wal_flush_lsn()")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             behind = self.replica.psql(

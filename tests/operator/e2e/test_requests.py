@@ -21,6 +21,7 @@ from repairgpt_operator.instance.reconcile import (
 )
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.spec import API_VERSION, KIND
+from repairgpt_operator.instance.status_refresh import slim_deployment
 from repairgpt_operator.instance.verdicts import ChildVerdicts
 from repairgpt_operator.instance.watched import WatchedDeployments
 from repairgpt_operator.kube import APPLY_CONTENT_TYPE, Kube, load_api_client
@@ -133,7 +134,7 @@ def test_a_creation_applies_its_children_and_writes_its_status_once_reading_noth
     deployments = WatchedDeployments()
     live = kube.get("apps/v1", "Deployment", k8s_namespace, "shop-api")
     assert live is not None
-    deployments.remember(k8s_namespace, "shop", live)
+    deployments.remember(k8s_namespace, "shop", slim_deployment(live))
     latest = kube.get_instance(k8s_namespace, "shop")
     assert latest is not None
     kube.requests.clear()
