@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from repairgpt import __version__
 from repairgpt.core.logging import configure_logging
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 # commands, run by Jobs, start faster without them.
 
 log = logging.getLogger("repairgpt.cli")
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def tune_collector() -> None:
@@ -211,7 +213,7 @@ def cmd_guides_embed(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def _add_backup_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_backup_commands(subparsers: Subparsers) -> None:
     try:
         from repairgpt.backup.commands import add_backup_commands
     except ImportError as exc:
@@ -227,14 +229,7 @@ def _add_backup_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     add_backup_commands(subparsers)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="repairgpt",
-        description="RepairGPT: repair questions answered from a database of repair guides.",
-    )
-    parser.add_argument("--version", action="version", version=f"repairgpt {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_serve_command(subparsers: Subparsers) -> None:
     serve = subparsers.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
@@ -249,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(func=cmd_serve)
 
+
+def _add_db_commands(subparsers: Subparsers) -> None:
     db = subparsers.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     db_migrate = db_commands.add_parser("migrate", help="apply schema migrations")
@@ -272,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prune.set_defaults(func=cmd_db_prune_chats)
 
+
+def _add_guides_commands(subparsers: Subparsers) -> None:
     guides = subparsers.add_parser("guides", help="repair guides")
     guide_commands = guides.add_subparsers(dest="guides_command", required=True, metavar="COMMAND")
     guides_import = guide_commands.add_parser(
@@ -288,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     guides_embed.add_argument("--quiet", action="store_true", help="no progress lines")
     guides_embed.set_defaults(func=cmd_guides_embed)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="repairgpt",
+        description="RepairGPT: repair questions answered from a database of repair guides.",
+    )
+    parser.add_argument("--version", action="version", version=f"repairgpt {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_serve_command(subparsers)
+    _add_db_commands(subparsers)
+    _add_guides_commands(subparsers)
     _add_backup_commands(subparsers)
     return parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -222,32 +223,42 @@ def build_crd() -> dict[str, Any]:
     )
 
 
+def render(crd: Mapping[str, Any], header: str) -> str:
+    """A CRD as the YAML text committed in crds/, below its `header`."""
+    return header + yaml.safe_dump(dict(crd), sort_keys=False, width=100, allow_unicode=True)
+
+
 def render_crd() -> str:
-    """The CRD as the YAML text committed in crds/."""
-    body = yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
-    return HEADER + body
+    """The RepairGPTInstance CRD as the YAML text committed in crds/."""
+    return render(build_crd(), HEADER)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def generate(argv: list[str] | None, text: Callable[[], str], description: str) -> int:
+    """The command line of a CRD generator: print `text()`, write it to --output, or say with
+    --check whether --output still matches it (exit 1 if not)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if --output differs from the models"
     )
     args = parser.parse_args(argv)
-    text = render_crd()
+    rendered = text()
     if args.output is None:
-        sys.stdout.write(text)
+        sys.stdout.write(rendered)
         return 0
     if args.check:
         current = args.output.read_text() if args.output.exists() else ""
-        if current != text:
+        if current != rendered:
             print(f"{args.output} is out of date; regenerate it", file=sys.stderr)
             return 1
         return 0
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    args.output.write_text(rendered)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generate(argv, render_crd, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -53,14 +53,26 @@ def identities(network: NodeNetwork) -> list[pki.Identity]:
 
 def start(state: Path, network: NodeNetwork, bin_dir: Path) -> str:
     """Start the control plane; returns the API server's URL."""
-    pki_dir = state / "pki"
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "controller-manager",
                                              "scheduler")}  # fmt: skip
     apiserver_port = free_port(network.host_ip)
-    server = f"https://{network.host_ip}:{apiserver_port}"
-    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
-    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+    etcd_url = _start_etcd(state, bin_dir, ports["etcd"], ports["etcd-peer"])
+    server = _start_apiserver(state, network, bin_dir, etcd_url, apiserver_port)
 
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    _start_controller_manager(
+        state, network, bin_dir, server, ports["controller-manager"], insecure
+    )
+    _start_scheduler(state, bin_dir, server, ports["scheduler"], insecure)
+    return server
+
+
+def _start_etcd(state: Path, bin_dir: Path, client_port: int, peer_port: int) -> str:
+    """Start etcd and wait for its health; returns its client URL."""
+    etcd_url = f"http://127.0.0.1:{client_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
     etcd = spawn(state, "etcd", [
         str(bin_dir / "etcd"), "--name", "dev", "--data-dir", str(state / "etcd"),
         "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
@@ -68,12 +80,20 @@ def start(state: Path, network: NodeNetwork, bin_dir: Path) -> str:
         "--initial-cluster", f"dev={peer_url}", "--unsafe-no-fsync", "--log-level", "warn",
     ])  # fmt: skip
     wait_until(state, "etcd", etcd, http_ok(f"{etcd_url}/health", None))
+    return etcd_url
 
+
+def _start_apiserver(
+    state: Path, network: NodeNetwork, bin_dir: Path, etcd_url: str, port: int
+) -> str:
+    """Start kube-apiserver, write the admin kubeconfig, wait until ready; returns its URL."""
+    pki_dir = state / "pki"
+    server = f"https://{network.host_ip}:{port}"
     apiserver = spawn(state, "kube-apiserver", [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers={etcd_url}",
         f"--bind-address={network.host_ip}", f"--advertise-address={network.host_ip}",
-        f"--secure-port={apiserver_port}",
+        f"--secure-port={port}",
         f"--cert-dir={pki_dir}",
         f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
         f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
@@ -101,25 +121,24 @@ def start(state: Path, network: NodeNetwork, bin_dir: Path) -> str:
         "--profiling=false",
         "--v=1",
     ])  # fmt: skip
-    admin = pki.write_kubeconfig(state / "kubeconfig", server, pki_dir, "admin")
+    pki.write_kubeconfig(state / "kubeconfig", server, pki_dir, "admin")
     context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
     context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
     wait_until(state, "kube-apiserver", apiserver, http_ok(f"{server}/readyz", context))
-    del admin
+    return server
 
-    insecure = ssl.create_default_context()
-    insecure.check_hostname = False
-    insecure.verify_mode = ssl.CERT_NONE
-    kcm_config = pki.write_kubeconfig(
-        state / "controller-manager.kubeconfig", server, pki_dir, "controller-manager"
-    )
-    controller_manager = spawn(state, "kube-controller-manager", [
-        str(bin_dir / "kube-controller-manager"),
-        f"--kubeconfig={kcm_config}",
-        f"--authentication-kubeconfig={kcm_config}",
-        f"--authorization-kubeconfig={kcm_config}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={ports['controller-manager']}",
+
+def _start_controller_manager(
+    state: Path,
+    network: NodeNetwork,
+    bin_dir: Path,
+    server: str,
+    port: int,
+    insecure: ssl.SSLContext,
+) -> None:
+    """Start kube-controller-manager (every controller; the cluster's Service range)."""
+    pki_dir = state / "pki"
+    flags = [
         f"--cert-dir={pki_dir / 'controller-manager'}",
         "--controllers=*",
         "--use-service-account-credentials=true",
@@ -131,31 +150,51 @@ def start(state: Path, network: NodeNetwork, bin_dir: Path) -> str:
         # The HPA reacts within seconds, not the default 15 s (tests and benchmarks watch it).
         "--horizontal-pod-autoscaler-sync-period=5s",
         "--v=1",
-    ])  # fmt: skip
-    wait_until(
+    ]
+    _start_with_kubeconfig(
         state,
+        bin_dir,
+        server,
         "kube-controller-manager",
-        controller_manager,
-        http_ok(f"https://127.0.0.1:{ports['controller-manager']}/healthz", insecure),
+        "controller-manager",
+        port,
+        insecure,
+        flags,
     )
 
-    scheduler_config = pki.write_kubeconfig(
-        state / "scheduler.kubeconfig", server, pki_dir, "scheduler"
+
+def _start_scheduler(
+    state: Path, bin_dir: Path, server: str, port: int, insecure: ssl.SSLContext
+) -> None:
+    """Start kube-scheduler (one instance: no leader election)."""
+    flags = ["--leader-elect=false", "--v=1"]
+    _start_with_kubeconfig(
+        state, bin_dir, server, "kube-scheduler", "scheduler", port, insecure, flags
     )
-    scheduler = spawn(state, "kube-scheduler", [
-        str(bin_dir / "kube-scheduler"),
-        f"--kubeconfig={scheduler_config}",
-        f"--authentication-kubeconfig={scheduler_config}",
-        f"--authorization-kubeconfig={scheduler_config}",
+
+
+def _start_with_kubeconfig(
+    state: Path,
+    bin_dir: Path,
+    server: str,
+    name: str,
+    user: str,
+    port: int,
+    insecure: ssl.SSLContext,
+    flags: list[str],
+) -> None:
+    """Start a component that reaches the API server as `user` through its own kubeconfig.
+
+    It serves /healthz on `port` of 127.0.0.1 with a self-signed certificate, hence `insecure`.
+    """
+    kubeconfig = pki.write_kubeconfig(state / f"{user}.kubeconfig", server, state / "pki", user)
+    process = spawn(state, name, [
+        str(bin_dir / name),
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
         "--bind-address=127.0.0.1",
-        f"--secure-port={ports['scheduler']}",
-        "--leader-elect=false",
-        "--v=1",
+        f"--secure-port={port}",
+        *flags,
     ])  # fmt: skip
-    wait_until(
-        state,
-        "kube-scheduler",
-        scheduler,
-        http_ok(f"https://127.0.0.1:{ports['scheduler']}/healthz", insecure),
-    )
-    return server
+    wait_until(state, name, process, http_ok(f"https://127.0.0.1:{port}/healthz", insecure))

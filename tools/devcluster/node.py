@@ -8,17 +8,14 @@ the pods' processes, the runtime's shims and mounts, the pods' cgroups and the n
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from devcluster import pki
+from devcluster import host, pki
 from devcluster.network import NodeNetwork
-from devcluster.processes import DevClusterError, run, spawn, stop, wait_until
+from devcluster.processes import run, spawn, stop, wait_until
 
 NODE_NAME = "repairgpt-node"
 PAUSE_IMAGE = "localhost/repairgpt-pause:3.10"
@@ -215,7 +212,7 @@ def start(state: Path, network: NodeNetwork, server: str, bin_dir: Path) -> None
         yaml.safe_dump(build_kube_proxy_config(state, network))
     )
 
-    make_cgroup_root(cgroup_root(network))
+    host.make_cgroup_root(cgroup_root(network))
     ns = network.netns
     containerd = spawn(
         state, "containerd", ["containerd", "--config", str(containerd_dir / "config.toml")],
@@ -304,104 +301,10 @@ def metrics_api_manifests(network: NodeNetwork, ca_pem: str) -> list[dict[str, A
 def stop_all(state: Path, network: NodeNetwork) -> list[str]:
     """Stop the node and remove all it made; returns the components that were running."""
     stopped = [name for name in reversed(COMPONENTS) if name != "containerd" and stop(state, name)]
-    _kill_cgroup_tree(cgroup_root(network))
-    _kill_shims(containerd_socket(state))
+    host.kill_cgroup_tree(cgroup_root(network))
+    host.kill_shims(containerd_socket(state))
     if stop(state, "containerd"):
         stopped.append("containerd")
-    unmount_under(state)
-    _remove_cgroup_tree(cgroup_root(network))
+    host.unmount_under(state)
+    host.remove_cgroup_tree(cgroup_root(network))
     return stopped
-
-
-def make_cgroup_root(root: str) -> None:
-    """The kubelet wants its cgroup parent to exist in every hierarchy (cgroup v1)."""
-    for controller in sorted(Path("/sys/fs/cgroup").iterdir()):
-        if not controller.is_dir() or controller.is_symlink():
-            continue
-        top = controller / root.lstrip("/")
-        top.mkdir(exist_ok=True)
-        # A new cpuset cgroup has no CPUs or memory nodes until given its parent's.
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            if (top / name).exists() and not (top / name).read_text().strip():
-                (top / name).write_text((controller / name).read_text())
-
-
-def _cgroup_dirs(root: str) -> list[Path]:
-    """The node's cgroups in every hierarchy, deepest first (they vanish while we look: the
-    runtime removes a container's cgroup once it is gone, so walk without failing on that)."""
-    found: list[Path] = []
-    base = Path("/sys/fs/cgroup")
-    for controller in sorted(base.iterdir()) if base.exists() else []:
-        top = controller / root.lstrip("/")
-        if top.is_dir() and not top.is_symlink():
-            found.extend(Path(d) for d, _, _ in os.walk(top, topdown=False))
-    return found
-
-
-def _kill_cgroup_tree(root: str) -> None:
-    """SIGKILL every process in the node's cgroups (the pods' processes)."""
-    for _ in range(20):
-        pids: set[int] = set()
-        for directory in _cgroup_dirs(root):
-            try:
-                pids.update(int(p) for p in (directory / "cgroup.procs").read_text().split())
-            except OSError:
-                continue
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.2)
-    raise DevClusterError(f"processes of cgroup {root} survive SIGKILL")
-
-
-def _remove_cgroup_tree(root: str) -> None:
-    for directory in _cgroup_dirs(root):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
-
-
-def _kill_shims(socket: Path) -> None:
-    """The runtime shims outlive containerd by design; end those of this node's containerd."""
-    needle = str(socket).encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and needle in argv:
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def mounts_under(directory: Path) -> list[str]:
-    """Mount points at or below `directory`, deepest first."""
-    prefix = str(directory.resolve())
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if point == prefix or point.startswith(prefix + "/"):
-            points.append(point)
-    return sorted(points, key=len, reverse=True)
-
-
-def unmount_under(directory: Path) -> None:
-    """Unmount what containerd and the kubelet mounted: rootfs overlays, volumes, pod netns."""
-    for _ in range(5):
-        points = mounts_under(directory)
-        if not points:
-            return
-        for point in points:
-            run("umount", "--lazy", point, check=False)
-    left = mounts_under(directory)
-    if left:
-        raise DevClusterError(f"could not unmount: {', '.join(left[:5])}")

@@ -15,16 +15,12 @@ from repairgpt.backup.layout import (
 )
 from repairgpt.backup.manifest import Manifest, ManifestError, parse_manifest
 from repairgpt.backup.retention import PrunePlan, plan_prune
-from repairgpt.backup.s3 import (
-    S3Client,
-    S3Location,
-    abort_upload,
-    check_bucket,
+from repairgpt.backup.s3 import S3Client, S3Location, abort_upload, check_bucket, make_client
+from repairgpt.backup.s3_objects import (
     delete_objects,
     head_object,
     list_objects,
     list_pending_uploads,
-    make_client,
     read_small_object,
 )
 from repairgpt.backup.stored_backups import (

@@ -20,10 +20,10 @@ from repairgpt.backup.s3 import (
     UploadResult,
     check_bucket,
     make_client,
-    put_small_object,
     s3_errors,
     upload_stream,
 )
+from repairgpt.backup.s3_objects import put_small_object
 from repairgpt.backup.snapshot import Snapshot
 from repairgpt_contract.progress import BACKUP, UPLOADED, human_bytes, progress_label
 

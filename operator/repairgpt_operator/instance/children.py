@@ -113,53 +113,74 @@ def sync_children(
     `trust_watches` (once the watches have listed everything) a switched-off child they never
     saw is not looked for; a `new` instance (no status yet) owns nothing to delete.
     """
-    api_name = child_name(instance, "api")
-    children: dict[tuple[str, str], dict[str, Any] | None] = {("Deployment", api_name): None}
+    api = ("Deployment", child_name(instance, "api"))
+    children: dict[tuple[str, str], dict[str, Any] | None] = {api: None}
     missing = missing_kinds_of_cluster(kube, instance, outcome)
     for manifest in desired_children(instance, missing):
-        name = manifest["metadata"]["name"]
-        key = (manifest["kind"], name)
-        is_api_deployment = key == ("Deployment", api_name)
-        current: dict[str, Any] | None = None
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        is_api_deployment = key == api
+        autoscaled_api = is_api_deployment and "replicas" not in manifest["spec"]
         # An autoscaled API Deployment is looked at on every pass (replicas after maintenance).
-        copy = None
-        if is_api_deployment and "replicas" in manifest["spec"]:
-            copy = (watched or {}).get(key)
+        copy = (watched or {}).get(key) if is_api_deployment and not autoscaled_api else None
         if compare and verdicts and (not is_api_deployment or copy) and verdicts.in_sync(manifest):
             if copy is not None:
                 children[key] = copy
             continue
-        try:
-            autoscaled_api = is_api_deployment and "replicas" not in manifest["spec"]
-            if compare or autoscaled_api:
-                if live is not None and key in live:
-                    current = live[key]
-                else:
-                    current = kube.get(
-                        manifest["apiVersion"], manifest["kind"], instance.namespace, name
-                    )
-            if autoscaled_api:
-                restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
-                if restored is not None:
-                    current = restored
-                    outcome.applied.append(f"{describe(manifest)} (replicas restored)")
-                else:
-                    hand_over_replicas(kube, manifest, current)
-            if not compare or needs_apply(manifest, current):
-                current = kube.apply(manifest)
-                outcome.applied.append(describe(manifest))
-            if verdicts is not None and current is not None:
-                verdicts.verified(current, manifest)
-        except ApiError as error:
-            if error.status == 404 and manifest["apiVersion"] == MONITORING_GROUP_VERSION:
-                # The CRD went away since discovery was last asked: ask again next time.
-                forget_monitoring_kinds(kube)
-            outcome.errors.append(error.about(describe(manifest)))
-        children[key] = current
+        children[key] = _sync_child(
+            kube,
+            instance,
+            manifest,
+            compare=compare,
+            live=live,
+            autoscaled_api=autoscaled_api,
+            outcome=outcome,
+            verdicts=verdicts,
+        )
     if not new:
         seen = verdicts.seen if trust_watches and verdicts is not None else None
         delete_unwanted(kube, instance, missing, outcome, seen=seen)
     return children
+
+
+def _sync_child(
+    kube: Kube,
+    instance: Instance,
+    manifest: dict[str, Any],
+    *,
+    compare: bool,
+    live: Mapping[tuple[str, str], dict[str, Any] | None] | None,
+    autoscaled_api: bool,
+    outcome: Outcome,
+    verdicts: ChildVerdicts | None,
+) -> dict[str, Any] | None:
+    """Bring one child in line with `manifest`: read it when comparing (or when it is the
+    autoscaled API Deployment, whose replicas are handed over) unless `live` holds it; apply it
+    when it differs (always, without `compare`). Returns the child as last read or written."""
+    key = (manifest["kind"], manifest["metadata"]["name"])
+    current: dict[str, Any] | None = None
+    try:
+        if (compare or autoscaled_api) and live is not None and key in live:
+            current = live[key]
+        elif compare or autoscaled_api:
+            current = kube.get(manifest["apiVersion"], key[0], instance.namespace, key[1])
+        if autoscaled_api:
+            restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
+            if restored is not None:
+                current = restored
+                outcome.applied.append(f"{describe(manifest)} (replicas restored)")
+            else:
+                hand_over_replicas(kube, manifest, current)
+        if not compare or needs_apply(manifest, current):
+            current = kube.apply(manifest)
+            outcome.applied.append(describe(manifest))
+        if verdicts is not None and current is not None:
+            verdicts.verified(current, manifest)
+    except ApiError as error:
+        if error.status == 404 and manifest["apiVersion"] == MONITORING_GROUP_VERSION:
+            # The CRD went away since discovery was last asked: ask again next time.
+            forget_monitoring_kinds(kube)
+        outcome.errors.append(error.about(describe(manifest)))
+    return current
 
 
 def delete_unwanted(

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from repairgpt_operator.backup.job_index import JobIndex
-from repairgpt_operator.backup.observe import observe_backup
+from repairgpt_operator.backup.observe import JobsKnown, observe_backup
 from repairgpt_operator.instance.children import (
     describe,
     hand_over_replicas,
@@ -119,28 +119,17 @@ def reconcile_instance(
     except InvalidSpec as error:
         outcome.invalid_spec = str(error)
         outcome.status_written = _record_invalid_spec(kube, body, str(error))
-        outcome.duration_seconds = time.monotonic() - started
-        return outcome
+        return _finished(outcome, started)
     new = is_new(body, compare=compare)
     api = ("Deployment", child_name(instance, "api"))
+    watched = _watched_api(instance, deployments) if trust_watches and not new else None
+    live: dict[tuple[str, str], dict[str, Any] | None] = {}
+    outcome.instance = instance
     try:
-        instance = lift_stale_restore_hold(kube, instance)
-        instance, body = advance_maintenance(kube, instance, body)
-        watched = _watched_api(instance, deployments) if trust_watches and not new else None
-        live: dict[tuple[str, str], dict[str, Any] | None] = {}
-        if watched is None:
-            # One read of the API Deployment serves the rollout and the comparison.
-            live[api] = (
-                None if new else kube.get("apps/v1", "Deployment", instance.namespace, api[1])
-            )
-        instance, body, rollout = advance_rollout(
-            kube, instance, body, watched or live[api], now=now_rfc3339()
-        )
+        instance, body, rollout = _advance(kube, instance, body, watched, live, new=new)
     except ApiError as error:
-        outcome.instance = instance
         outcome.errors.append(error)
-        outcome.duration_seconds = time.monotonic() - started
-        return outcome
+        return _finished(outcome, started)
     outcome.instance = instance
     children = sync_children(
         kube,
@@ -153,25 +142,72 @@ def reconcile_instance(
         trust_watches=trust_watches,
         new=new,
     )
-    applied = children if new else None
     known = jobs.any if trust_watches and jobs is not None else None
+    _observe_and_record(
+        kube,
+        instance,
+        body,
+        children,
+        outcome,
+        new=new,
+        known=known,
+        registry=registry,
+        rollout=rollout,
+    )
+    return _finished(outcome, started)
+
+
+def _finished(outcome: Outcome, started: float) -> Outcome:
+    """`outcome`, with the time since `started` (a `time.monotonic()` reading)."""
+    outcome.duration_seconds = time.monotonic() - started
+    return outcome
+
+
+def _observe_and_record(
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    children: Mapping[tuple[str, str], dict[str, Any] | None],
+    outcome: Outcome,
+    *,
+    new: bool,
+    known: JobsKnown | None,
+    registry: InstanceRegistry | None,
+    rollout: RolloutRecord | None,
+) -> None:
+    """Observe the backups and the retention of the instance, then write its status (with the
+    rollout's record). A `new` instance's components are known from the `children` just
+    applied; `known` says whether the Job watch knows Jobs of a component."""
+    applied = children if new else None
     backup = observe_backup(kube, instance, body, outcome, applied=applied, known=known)
     outcome.retention = observe_retention(kube, instance, outcome, applied=applied, known=known)
+    api = children[("Deployment", child_name(instance, "api"))]
     try:
         write_status(
-            kube,
-            instance,
-            body,
-            children[api],
-            outcome,
-            registry=registry,
-            backup=backup,
-            rollout=rollout,
+            kube, instance, body, api, outcome, registry=registry, backup=backup, rollout=rollout
         )
     except ApiError as error:
         outcome.errors.append(error)
-    outcome.duration_seconds = time.monotonic() - started
-    return outcome
+
+
+def _advance(
+    kube: Kube,
+    instance: Instance,
+    body: Mapping[str, Any],
+    watched: dict[str, Any] | None,
+    live: dict[tuple[str, str], dict[str, Any] | None],
+    *,
+    new: bool,
+) -> tuple[Instance, Mapping[str, Any], RolloutRecord | None]:
+    """Lift a stale restore hold, then advance maintenance and the rollout, which may change the
+    instance. Without the watch's copy (`watched`), the API Deployment is read once into `live`,
+    where the comparison of the children finds it (a `new` instance has none to read)."""
+    instance = lift_stale_restore_hold(kube, instance)
+    instance, body = advance_maintenance(kube, instance, body)
+    api = ("Deployment", child_name(instance, "api"))
+    if watched is None:
+        live[api] = None if new else kube.get("apps/v1", "Deployment", instance.namespace, api[1])
+    return advance_rollout(kube, instance, body, watched or live[api], now=now_rfc3339())
 
 
 def _parse(body: Mapping[str, Any]) -> tuple[Outcome, Instance | None]:
@@ -226,8 +262,7 @@ def reconcile_child(
     except ApiError as error:
         label = f"{kind}/{name}"
         outcome.errors.append(error.about(label))
-    outcome.duration_seconds = time.monotonic() - started
-    return outcome
+    return _finished(outcome, started)
 
 
 def refresh_status(
@@ -260,5 +295,4 @@ def refresh_status(
         )
     except ApiError as error:
         outcome.errors.append(error)
-    outcome.duration_seconds = time.monotonic() - started
-    return outcome
+    return _finished(outcome, started)

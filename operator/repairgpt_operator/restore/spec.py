@@ -8,16 +8,13 @@ is immutable; the status reports progress and the result. Regenerate the CRD wit
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import Field, model_validator
 
 from repairgpt_operator.backup.spec import BackupS3
-from repairgpt_operator.crd import custom_resource_definition, root_schema
+from repairgpt_operator.crd import custom_resource_definition, generate, render, root_schema
 from repairgpt_operator.instance.spec_fields import (
     CamelModel,
     DatabaseSecretRef,
@@ -165,21 +162,12 @@ def build_restore_crd() -> dict[str, Any]:
 
 
 def render_restore_crd() -> str:
-    """The CRD as the YAML text committed in crds/."""
-    body = yaml.safe_dump(build_restore_crd(), sort_keys=False, width=100, allow_unicode=True)
-    return HEADER + body
+    """The RepairGPTRestore CRD as the YAML text committed in crds/."""
+    return render(build_restore_crd(), HEADER)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate crds/repairgptrestore.yaml.")
-    parser.add_argument("--output", type=Path, help="write here instead of stdout")
-    args = parser.parse_args(argv)
-    text = render_restore_crd()
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.write_text(text)
-    return 0
+    return generate(argv, render_restore_crd, "Generate crds/repairgptrestore.yaml.")
 
 
 if __name__ == "__main__":
