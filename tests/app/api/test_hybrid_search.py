@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from repairgpt.core.config import normalize_database_url
 from repairgpt.core.db import build_session_factory, create_db_engine, migrate, session_scope
+from repairgpt.models import GuideVector, RepairGuide
 from repairgpt.services.embeddings import EmbeddingsClient
+from repairgpt.services.embeddings.passages import passage_text
 from repairgpt.services.embeddings.store import embed_guides
+from repairgpt.services.guides import guide_to_doc
 from repairgpt.services.importer import import_guide_file, read_guide_file
 from repairgpt.services.retrieval import GuideIndex, docs_from_guide_file
-from tests.app.conftest import AppFactory, start_chat
+from tests.app.conftest import ADMIN_KEY, AppFactory, start_chat
 from tests.app.services.embeddings.conftest import PARAPHRASE_GUIDES, embeddings_config
-from tests.utils.embeddings_server import EmbeddingsServer
+from tests.utils.embeddings_server import PASSAGE_MODEL, EmbeddingsServer
 from tests.utils.servers import free_port
 
 PARAPHRASE = "computer running very warm"
@@ -108,3 +113,85 @@ def test_without_vectors_or_endpoint_search_is_bm25f(
     assert checks["search"] == "bm25f (no vectors for model e5-passage)"
     assert _search(no_vectors, PARAPHRASE) == _bm25f_order(PARAPHRASE)
     assert _metric(no_vectors, 'repairgpt_search_fallbacks_total{reason="no_vectors"}') == 1
+
+
+def _vector_row(url: str, guide_id: int) -> tuple[str, bytes] | None:
+    engine = create_db_engine(url)
+    try:
+        with build_session_factory(engine)() as session:
+            row = session.get(GuideVector, (guide_id, PASSAGE_MODEL))
+            return None if row is None else (row.text_hash, row.vector)
+    finally:
+        engine.dispose()
+
+
+def _new_guide(client: TestClient, title: str) -> dict[str, Any]:
+    device_id = client.get("/api/v1/devices").json()["data"][0]["id"]
+    created = client.post(
+        "/api/v1/guides",
+        json={
+            "device_id": device_id,
+            "title": title,
+            "summary": "The laptop shuts down when it gets hot under load.",
+            "steps": [{"title": "Open", "text": "Remove the bottom cover screws."}],
+        },
+        headers={"X-API-Key": ADMIN_KEY},
+    )
+    assert created.status_code == 201, created.text
+    guide: dict[str, Any] = created.json()
+    return guide
+
+
+def test_a_guide_created_or_changed_through_the_api_gets_its_vector(
+    make_client: AppFactory, database_with_vectors: str, embeddings_server: EmbeddingsServer
+) -> None:
+    client = make_client(database_url=database_with_vectors, **embeddings_server.settings())
+    guide = _new_guide(client, "Replace the cooling fan of a gaming laptop")
+    stored = _vector_row(database_with_vectors, guide["id"])
+    assert stored is not None, "the new guide has no vector"
+    # The vector is the one the model gives the guide's passage text.
+    engine = create_db_engine(database_with_vectors)
+    try:
+        with build_session_factory(engine)() as session:
+            doc = guide_to_doc(session.get_one(RepairGuide, guide["id"]))
+    finally:
+        engine.dispose()
+    config = embeddings_config(embeddings_server)
+    expected = EmbeddingsClient(config).embed([passage_text(doc)], "passage")[0]
+    assert float(np.frombuffer(stored[1], dtype="<f4") @ expected) > 0.999
+
+    admin = {"X-API-Key": ADMIN_KEY}
+    path = f"/api/v1/guides/{guide['id']}"
+    # A change of what is embedded (the title) recomputes it; one of something else does not.
+    assert client.patch(path, json={"title": "Clean the fan"}, headers=admin).status_code == 200
+    renamed = _vector_row(database_with_vectors, guide["id"])
+    assert renamed is not None and renamed[0] != stored[0]
+    assert client.patch(path, json={"time_minutes": 25}, headers=admin).status_code == 200
+    assert _vector_row(database_with_vectors, guide["id"]) == renamed
+    assert client.get("/ready").json()["checks"]["search"] == "hybrid"
+
+
+def test_a_guide_saved_while_the_endpoint_is_down_gets_its_vector_from_guides_embed(
+    make_client: AppFactory,
+    database_with_vectors: str,
+    embeddings_server: EmbeddingsServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    client = make_client(
+        database_url=database_with_vectors,
+        **embeddings_server.settings(embeddings_base_url=closed),
+    )
+    guide = _new_guide(client, "Replace the cooling fan of a gaming laptop")
+    assert client.get(f"/api/v1/guides/{guide['id']}").status_code == 200
+    assert _vector_row(database_with_vectors, guide["id"]) is None
+    assert "guide vector not computed" in caplog.text
+    engine = create_db_engine(database_with_vectors)
+    try:
+        report = embed_guides(
+            build_session_factory(engine), EmbeddingsClient(embeddings_config(embeddings_server))
+        )
+    finally:
+        engine.dispose()
+    assert (report.computed, report.missing) == (1, 0)
+    assert _vector_row(database_with_vectors, guide["id"]) is not None

@@ -99,9 +99,13 @@ def existing_guide(session: Session, guide_id: int) -> RepairGuide:
     return guide
 
 
-def commit_guide_change(context: AppContext, session: Session) -> None:
-    """Commit a change to the guides, then rebuild the search catalog so that it shows."""
+def commit_guide_change(context: AppContext, session: Session, guide_id: int | None = None) -> None:
+    """Commit a change to the guides, bring the vector of the created or changed guide
+    (`guide_id`) up to date when search is hybrid, then rebuild the search catalog so that both
+    show."""
     session.commit()
+    if guide_id is not None and context.hybrid_search is not None:
+        context.hybrid_search.refresh_guide(context.session_factory, guide_id)
     context.catalog.rebuild()
 
 
@@ -135,7 +139,7 @@ def create(context: ContextDep, session: SessionDep, guide_in: GuideCreate) -> G
             slug="duplicate-guide",
         ) from None
     public = GuidePublic.model_validate(guide)
-    commit_guide_change(context, session)
+    commit_guide_change(context, session, public.id)
     return public
 
 
@@ -154,7 +158,7 @@ def update(
     except DeviceNotFound:
         raise _unknown_device(guide_in.device_id) from None
     public = GuidePublic.model_validate(guide)
-    commit_guide_change(context, session)
+    commit_guide_change(context, session, guide_id)
     return public
 
 

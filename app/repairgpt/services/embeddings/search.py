@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Unpack
 
 from sqlalchemy import func, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from repairgpt.models import GuideVector
+from repairgpt.services.embeddings.client import EmbeddingsError
 from repairgpt.services.embeddings.query import QueryEmbedder
-from repairgpt.services.embeddings.store import load_vectors
+from repairgpt.services.embeddings.store import load_vectors, refresh_guide_vector
 from repairgpt.services.guides import SearchIndex
 from repairgpt.services.retrieval import Filters, GuideDoc, GuideIndex, SearchHit
 from repairgpt.services.retrieval.dense import DenseIndex
@@ -69,6 +70,21 @@ class HybridSearch:
             # So that /ready and the mode metric are right before the first search.
             self.embedder.probe()
         return HybridIndex(lexical, dense, self.embedder)
+
+    def refresh_guide(self, session_factory: sessionmaker[Session], guide_id: int) -> bool:
+        """Compute the vector of a guide created or changed through the API; whether one was.
+
+        When the endpoint fails the guide stays as saved, ranked by BM25F alone, until
+        `repairgpt guides embed` computes what is missing; that is logged, not raised.
+        """
+        try:
+            return refresh_guide_vector(session_factory, self.embedder.client, guide_id)
+        except EmbeddingsError as exc:
+            log.warning(
+                "guide vector not computed; `repairgpt guides embed` will",
+                extra={"guide_id": guide_id, "model": self.config.vector_model, "error": str(exc)},
+            )
+            return False
 
     def mode(self) -> SearchMode:
         if not self._vectors:

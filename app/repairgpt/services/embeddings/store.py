@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from repairgpt.models import GuideVector, utcnow
+from repairgpt.models import GuideVector, RepairGuide, utcnow
 from repairgpt.services.embeddings.client import (
     EmbeddingsClient,
     EmbeddingsConfig,
@@ -22,7 +22,7 @@ from repairgpt.services.embeddings.client import (
     Vectors,
 )
 from repairgpt.services.embeddings.passages import passage_text, text_hash
-from repairgpt.services.guides import load_guide_docs
+from repairgpt.services.guides import guide_to_doc, load_guide_docs
 from repairgpt.services.retrieval import GuideDoc
 
 Progress = Callable[[int, int, float], None]
@@ -124,6 +124,28 @@ def embed_guides(
             progress(report.computed, len(stale), report.seconds)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def refresh_guide_vector(
+    session_factory: sessionmaker[Session], client: EmbeddingsClient, guide_id: int
+) -> bool:
+    """Bring the vector of one guide up to date (after it was created or changed through the
+    API): whether one was computed (not for an inactive guide, nor when its text is the one
+    embedded already). The endpoint is called outside any transaction; `EmbeddingsError` when
+    it fails."""
+    config = client.config
+    with session_factory() as session:
+        guide = session.get(RepairGuide, guide_id)
+        if guide is None or not guide.is_active:
+            return False
+        passage = passages_of([guide_to_doc(guide)], config)[0]
+        current = session.get(GuideVector, (guide_id, config.vector_model))
+        if current is not None and current.text_hash == passage.hash:
+            return False
+    vectors = client.embed_prepared([passage.text], "passage")
+    with session_factory() as session, session.begin():
+        save_vectors(session, config.vector_model, [passage], vectors)
+    return True
 
 
 @dataclass(frozen=True)
