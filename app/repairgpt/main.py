@@ -60,6 +60,7 @@ def build_hybrid_search(settings: Settings, metrics: HttpMetrics) -> HybridSearc
         EmbeddingsClient(config),
         retry_seconds=settings.embeddings_retry_seconds,
         on_fallback=metrics.count_search_fallback,
+        deadline_seconds=settings.embeddings_query_deadline_ms / 1000,
     )
     hybrid = HybridSearch(embedder)
     metrics.watch_search_mode(lambda: hybrid.mode().mode == HYBRID)

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     embeddings_batch_size: int = Field(default=32, ge=1)
     # After a failed query embedding, search uses BM25F alone for this long before trying again.
     embeddings_retry_seconds: float = Field(default=30.0, ge=0)
+    # How long a search waits for the vector of a question it has not embedded before; past
+    # it, BM25F alone ranks (the vector is still computed, and cached for the next time).
+    # 0: wait for the endpoint, up to EMBEDDINGS_TIMEOUT.
+    embeddings_query_deadline_ms: int = Field(default=0, ge=0)
 
     read_only_mode: bool = False
     maintenance_mode: bool = False

@@ -69,7 +69,8 @@ class HttpMetrics:
         self.search_fallbacks = Counter(
             "repairgpt_search_fallbacks_total",
             "Guide searches answered by BM25F alone although embeddings are configured, by "
-            "reason (endpoint_error, backoff: after a failure, no_vectors).",
+            "reason (endpoint_error, backoff: after a failure, no_vectors, deadline: the vector "
+            "came too late, busy: too many questions waiting for one).",
             ["reason"],
             registry=self.registry,
         )

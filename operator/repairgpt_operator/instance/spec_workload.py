@@ -271,6 +271,13 @@ class Embeddings(CamelModel):
         default=False,
         description="Send input_type query/passage with each request (EMBEDDINGS_INPUT_TYPE).",
     )
+    query_deadline_ms: int = Field(
+        default=0,
+        ge=0,
+        le=60_000,
+        description="How long a search waits for a new question's vector before BM25F alone "
+        "ranks it (EMBEDDINGS_QUERY_DEADLINE_MS); 0 waits up to the timeout.",
+    )
     api_key_secret: SecretKeySelector | None = Field(
         default=None, description="Secret key holding the API key (EMBEDDINGS_API_KEY)."
     )
@@ -285,6 +292,7 @@ class Embeddings(CamelModel):
             "EMBEDDINGS_QUERY_PREFIX": self.query_prefix,
             "EMBEDDINGS_PASSAGE_PREFIX": self.passage_prefix,
             "EMBEDDINGS_INPUT_TYPE": "true" if self.input_type else "",
+            "EMBEDDINGS_QUERY_DEADLINE_MS": str(self.query_deadline_ms or ""),
         }
         data.update({name: value for name, value in optional.items() if value})
         return data

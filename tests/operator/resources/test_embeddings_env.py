@@ -49,11 +49,13 @@ def test_a_passage_model_and_input_type_are_passed_when_set() -> None:
             "model": "e5-query",
             "passageModel": "e5-passage",
             "inputType": True,
+            "queryDeadlineMs": 150,
         }
     }
     data = config_data(make_instance(spec))
     assert data["EMBEDDINGS_PASSAGE_MODEL"] == "e5-passage"
     assert data["EMBEDDINGS_INPUT_TYPE"] == "true"
+    assert data["EMBEDDINGS_QUERY_DEADLINE_MS"] == "150"
     assert "EMBEDDINGS_API_KEY" not in _env(spec)
 
 
