@@ -76,6 +76,7 @@ DYNAMIC_SOURCES = {
     "desired_child": _every_child_kind,
     "unwanted_children": _switchable_child_kinds,
     "hand_over_replicas.manifest": _every_child_kind,
+    "_sync_child.manifest": _every_child_kind,
     "restore_replicas_after_maintenance.manifest": _every_child_kind,
 }
 

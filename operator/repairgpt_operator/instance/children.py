@@ -162,7 +162,7 @@ def _sync_child(
         if (compare or autoscaled_api) and live is not None and key in live:
             current = live[key]
         elif compare or autoscaled_api:
-            current = kube.get(manifest["apiVersion"], key[0], instance.namespace, key[1])
+            current = kube.get(manifest["apiVersion"], manifest["kind"], instance.namespace, key[1])
         if autoscaled_api:
             restored = restore_replicas_after_maintenance(kube, instance, manifest, current)
             if restored is not None:

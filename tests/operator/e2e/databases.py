@@ -56,10 +56,13 @@ class PrimaryAndReplica:
         """Until the replica has replayed everything the primary has committed so far.
 
         The test servers commit asynchronously (`synchronous_commit = off`), so a commit may still
-        sit in the primary's WAL buffers. A synchronous commit first flushes the WAL up to itself,
-        every earlier commit included; the flush position is then the target.
+        sit in the primary's WAL buffers. A synchronous commit of a transaction that wrote WAL (a
+        transactional logical message; one that wrote none is not flushed) first flushes the
+        WAL up to itself, every earlier commit included; the flush position is then the target.
         """
-        self.primary.psql("SET synchronous_commit = on; SELECT txid_current()")
+        self.primary.psql(
+            "SET synchronous_commit = on; SELECT pg_logical_emit_message(true, 'test', 'flush')"
+        )
         target = self.primary.psql("SELECT pg_current_wal_flush_lsn()")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
