@@ -178,14 +178,22 @@ def test_a_guide_saved_while_the_endpoint_is_down_gets_its_vector_from_guides_em
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    client = make_client(
-        database_url=database_with_vectors,
-        **embeddings_server.settings(embeddings_base_url=closed),
-    )
-    guide = _new_guide(client, "Replace the cooling fan of a gaming laptop")
-    assert client.get(f"/api/v1/guides/{guide['id']}").status_code == 200
-    assert _vector_row(database_with_vectors, guide["id"]) is None
-    assert "guide vector not computed" in caplog.text
+    guides = []
+    # Retried at once, the call is made and fails; while backing off, it is not made at all.
+    for retry_seconds, error in ((0, "embeddings endpoint failed"), (30, "backing off")):
+        client = make_client(
+            database_url=database_with_vectors,
+            **embeddings_server.settings(
+                embeddings_base_url=closed, embeddings_retry_seconds=retry_seconds
+            ),
+        )
+        caplog.clear()
+        guide = _new_guide(client, f"Replace the cooling fan ({retry_seconds})")
+        assert client.get(f"/api/v1/guides/{guide['id']}").status_code == 200
+        assert _vector_row(database_with_vectors, guide["id"]) is None
+        logged = [r for r in caplog.records if r.getMessage().startswith("guide vector not")]
+        assert len(logged) == 1 and error in str(logged[0].__dict__["error"])
+        guides.append(guide["id"])
     engine = create_db_engine(database_with_vectors)
     try:
         report = embed_guides(
@@ -193,5 +201,5 @@ def test_a_guide_saved_while_the_endpoint_is_down_gets_its_vector_from_guides_em
         )
     finally:
         engine.dispose()
-    assert (report.computed, report.missing) == (1, 0)
-    assert _vector_row(database_with_vectors, guide["id"]) is not None
+    assert (report.computed, report.missing) == (2, 0)
+    assert all(_vector_row(database_with_vectors, guide_id) is not None for guide_id in guides)

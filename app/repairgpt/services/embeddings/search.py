@@ -71,20 +71,24 @@ class HybridSearch:
             self.embedder.probe()
         return HybridIndex(lexical, dense, self.embedder)
 
-    def refresh_guide(self, session_factory: sessionmaker[Session], guide_id: int) -> bool:
-        """Compute the vector of a guide created or changed through the API; whether one was.
+    def refresh_guide(self, session_factory: sessionmaker[Session], guide_id: int) -> None:
+        """Compute the vector of a guide created or changed through the API.
 
-        When the endpoint fails the guide stays as saved, ranked by BM25F alone, until
+        While the endpoint is known to be down (the query embedder backs off) it is not called.
+        When it fails or is skipped, the guide stays as saved, ranked by BM25F alone, until
         `repairgpt guides embed` computes what is missing; that is logged, not raised.
         """
-        try:
-            return refresh_guide_vector(session_factory, self.embedder.client, guide_id)
-        except EmbeddingsError as exc:
+        error = None if self.embedder.available else "backing off after a failure"
+        if error is None:
+            try:
+                refresh_guide_vector(session_factory, self.embedder.client, guide_id)
+            except EmbeddingsError as exc:
+                error = str(exc)
+        if error is not None:
             log.warning(
                 "guide vector not computed; `repairgpt guides embed` will",
-                extra={"guide_id": guide_id, "model": self.config.vector_model, "error": str(exc)},
+                extra={"guide_id": guide_id, "model": self.config.vector_model, "error": error},
             )
-            return False
 
     def mode(self) -> SearchMode:
         if not self._vectors:
