@@ -30,12 +30,12 @@ S3Bucket = Annotated[
         description="Bucket name.",
     ),
 ]
+# An http(s) URL of a server the API calls, or empty for the provider's default.
+ServerURL = Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https?://\S+)?$")]
 S3Endpoint = Annotated[
-    str,
+    ServerURL,
     Field(
-        max_length=2048,
-        pattern=r"^(https?://\S+)?$",
-        description="Endpoint URL of an S3-compatible store (AWS_ENDPOINT_URL); empty means AWS.",
+        description="Endpoint URL of an S3-compatible store (AWS_ENDPOINT_URL); empty means AWS."
     ),
 ]
 S3Region = Annotated[
@@ -167,14 +167,22 @@ def timestamp(description: str) -> Any:
 CronSchedule = Annotated[str, Field(pattern=CRON_PATTERN)]
 
 
+def secret_name(description: str) -> Any:
+    """The required name of the Secret (same namespace) that a reference points at."""
+    return Field(min_length=1, description=description)
+
+
+def secret_key(default: str, description: str) -> Any:
+    """The key of a reference's Secret, with the default that the use gives it."""
+    return Field(default=default, description=description)
+
+
 class DatabaseSecretRef(CamelModel):
     """Where the API finds a PostgreSQL connection URL."""
 
-    secret_name: SecretName = Field(
-        min_length=1,
-        description="Name of the Secret (same namespace) that holds the connection URL.",
+    secret_name: SecretName = secret_name(
+        "Name of the Secret (same namespace) that holds the connection URL."
     )
-    key: SecretKey = Field(
-        default="database-url",
-        description="Key in the Secret whose value is the libpq/SQLAlchemy URL.",
+    key: SecretKey = secret_key(
+        "database-url", "Key in the Secret whose value is the libpq/SQLAlchemy URL."
     )

@@ -19,35 +19,28 @@ from repairgpt_operator.instance.spec_fields import (
     S3Region,
     SecretKey,
     SecretName,
+    ServerURL,
     cel_rule,
     cel_rules,
+    secret_key,
+    secret_name,
 )
 
 
 class RedisSecretRef(CamelModel):
     """Where the API finds its Redis URL."""
 
-    secret_name: SecretName = Field(
-        min_length=1,
-        description="Name of the Secret (same namespace) that holds the Redis URL.",
+    secret_name: SecretName = secret_name(
+        "Name of the Secret (same namespace) that holds the Redis URL."
     )
-    key: SecretKey = Field(
-        default="redis-url",
-        description="Key in the Secret whose value is the redis:// URL.",
-    )
+    key: SecretKey = secret_key("redis-url", "Key in the Secret whose value is the redis:// URL.")
 
 
 class SecretKeySelector(CamelModel):
     """One key of one Secret."""
 
-    name: SecretName = Field(
-        min_length=1,
-        description="Name of the Secret (same namespace).",
-    )
-    key: SecretKey = Field(
-        default="api-key",
-        description="Key in the Secret.",
-    )
+    name: SecretName = secret_name("Name of the Secret (same namespace).")
+    key: SecretKey = secret_key("api-key", "Key in the Secret.")
 
 
 class Autoscaling(CamelModel):
@@ -213,11 +206,9 @@ class LLM(CamelModel):
     model: str = Field(
         default="gpt-4o-mini", min_length=1, max_length=256, description="Model name (LLM_MODEL)."
     )
-    base_url: str = Field(
+    base_url: ServerURL = Field(
         default="",
         alias="baseURL",
-        max_length=2048,
-        pattern=r"^(https?://\S+)?$",
         description="Base URL of the provider's API (OPENAI_BASE_URL or ANTHROPIC_BASE_URL); "
         "empty means the provider's default.",
     )
@@ -242,11 +233,9 @@ class Embeddings(CamelModel):
     """Hybrid guide search: an OpenAI-compatible /v1/embeddings server (OpenAI, vLLM, Ollama,
     llama.cpp, text-embeddings-inference) whose vectors are fused with BM25F."""
 
-    base_url: str = Field(
+    base_url: ServerURL = Field(
         default="",
         alias="baseURL",
-        max_length=2048,
-        pattern=r"^(https?://\S+)?$",
         description="Base URL of the embeddings API, e.g. http://tei:8080/v1 "
         "(EMBEDDINGS_BASE_URL); empty: search ranks with BM25F alone.",
     )
