@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from repairgpt_operator import metrics
+from repairgpt_operator.diffbase import MemoryDiffBase, handled_trigger
 from repairgpt_operator.instance.reconcile import compares_first
 from repairgpt_operator.instance.spec import GROUP, PLURAL, RESTORE_HOLD_ANNOTATION, VERSION
 from repairgpt_operator.ownership import (
@@ -29,14 +30,14 @@ MAX_RETRY_DELAY_SECONDS = 300.0
 # the prefix of the annotations that ask for an action (repairgpt.io/backup-now, failback): those
 # have to trigger an update at once, not wait for the next resync.
 KOPF_STATE_PREFIX = f"kopf.{GROUP}"
-# Where an earlier version of the operator kept kopf's state: removed when seen.
+# Where earlier versions of the operator kept kopf's state: removed when seen.
 LEGACY_KOPF_ANNOTATIONS = frozenset(
     f"{GROUP}/{key}"
     for key in (
         "kopf-managed", "last-handled-configuration",
         "reconcile-on-resume", "reconcile-on-create", "reconcile-on-update",
     )
-)  # fmt: skip
+) | {f"{KOPF_STATE_PREFIX}/last-handled-configuration"}  # now kept in memory  # fmt: skip
 
 
 def retry_delay(retry: int) -> float:
@@ -44,18 +45,17 @@ def retry_delay(retry: int) -> float:
     return float(min(MAX_RETRY_DELAY_SECONDS, 5.0 * (2 ** min(retry, 10))))
 
 
-def tune(settings: kopf.OperatorSettings) -> None:
-    """kopf's settings: state in annotations of our own, no peering, bounded watches."""
+def tune(settings: kopf.OperatorSettings, diffbase: MemoryDiffBase | None = None) -> None:
+    """kopf's settings: retry state in annotations of our own, the last handled spec in memory
+    (`diffbase`), no peering, bounded watches."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=KOPF_STATE_PREFIX
     )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_STATE_PREFIX, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = diffbase or MemoryDiffBase()
     settings.persistence.finalizer = f"{GROUP}/finalizer"
-    # After writing its state, kopf waits for the watch to deliver that version before it looks
-    # for changes again; on a busy API server the 5 s default runs out and kopf handles the
-    # older version as a new creation (applying every child once more).
+    # After writing its retry state, kopf waits for the watch to deliver that version before it
+    # looks for changes again; on a busy API server the 5 s default runs out and kopf handles
+    # the older version once more.
     settings.persistence.consistency_timeout = 60.0
     # Events are posted by kube.post_event with domain reasons, not kopf's handler chatter.
     settings.posting.enabled = False
@@ -89,9 +89,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     """Tune kopf once, create the runtime and start its background jobs."""
     # With --leader-elect kopf starts only on the Lease holder (runner.py), and with it these
     # jobs: a standby neither reconciles, resyncs, probes databases nor drives restores.
-    tune(settings)
-    memo["runtime"] = Runtime()
-    runtime_of(memo).background.start()
+    runtime = Runtime()
+    tune(settings, runtime.diffbase)
+    memo["runtime"] = runtime
+    runtime.background.start()
 
 
 @kopf.on.cleanup()
@@ -109,6 +110,7 @@ def remember_instance(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo
     namespace, name = str(body.metadata.namespace), str(body.metadata.name)
     if event.get("type") == "DELETED":
         registry.forget(namespace, name)
+        runtime.diffbase.forget(str(body.metadata.uid))
         runtime.deployments.forget(namespace, name)
         metrics.INSTANCES.forget(namespace, name)
     else:
@@ -125,7 +127,7 @@ def reconcile_on_change(
     """Apply the children of a new, changed or (on operator start) resumed instance."""
     for key in LEGACY_KOPF_ANNOTATIONS & set(body.metadata.annotations):
         patch.metadata.annotations[key] = None
-    trigger = str(getattr(reason, "value", reason))
+    trigger = handled_trigger(str(getattr(reason, "value", reason)), body)
     outcome = runtime_of(memo).reconcile(body, trigger, compare=compares_first(body, trigger))
     if outcome.invalid_spec:
         raise kopf.PermanentError(outcome.invalid_spec)

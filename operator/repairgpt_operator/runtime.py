@@ -11,6 +11,7 @@ from repairgpt_operator import kube as kube_module
 from repairgpt_operator import metrics, reporting
 from repairgpt_operator.background import Background, Heartbeat
 from repairgpt_operator.backup.job_index import JobIndex
+from repairgpt_operator.diffbase import MemoryDiffBase
 from repairgpt_operator.failover.prober import FailoverProber, failover_enabled
 from repairgpt_operator.instance.outcome import Outcome
 from repairgpt_operator.instance.reconcile import (
@@ -47,6 +48,7 @@ class Runtime:
     def __init__(self, kube: Callable[[], Kube] = kube_module.shared) -> None:
         self._kube = kube
         self.registry = InstanceRegistry(flags={"failover": failover_enabled})
+        self.diffbase = MemoryDiffBase()
         self.verdicts = ChildVerdicts()
         self.jobs = JobIndex()
         self.deployments = WatchedDeployments()

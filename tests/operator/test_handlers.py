@@ -9,6 +9,7 @@ import kopf
 import pytest
 
 from repairgpt_operator.backup.on_demand import BACKUP_NOW_ANNOTATION
+from repairgpt_operator.diffbase import MemoryDiffBase, handled_trigger
 from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
 from repairgpt_operator.instance.reconcile import compares_first
@@ -73,3 +74,41 @@ def test_only_a_new_generation_is_applied_without_reading_first(
     status = {} if observed is None else {"observedGeneration": observed}
     body = {"metadata": {"generation": generation}, "status": status}
     assert compares_first(body, trigger) is compare
+
+
+def test_the_last_handled_spec_is_kept_in_memory_not_written_to_the_object() -> None:
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    storage = settings.persistence.diffbase_storage
+    body = kopf.Body(
+        {
+            "apiVersion": "repairgpt.io/v1alpha1",
+            "kind": "RepairGPTInstance",
+            "metadata": {"name": "r", "namespace": "n", "uid": "u-1"},
+            "spec": {"image": "app:1"},
+        }
+    )
+    assert storage.fetch(body=body) is None  # first sight: kopf calls it a creation
+    essence = storage.build(body=body)
+    patch = kopf.Patch()
+    storage.store(body=body, patch=patch, essence=essence)
+    assert not patch, patch
+    assert storage.fetch(body=body) == {"spec": {"image": "app:1"}}
+    assert isinstance(storage, MemoryDiffBase)
+    storage.forget("u-1")
+    assert storage.fetch(body=body) is None and len(storage) == 0
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "trigger"),
+    [
+        ("create", {}, "create"),  # a new instance
+        ("create", {"observedGeneration": 2}, "resume"),  # first seen since the operator started
+        ("update", {"observedGeneration": 2}, "update"),
+        ("resume", {"observedGeneration": 2}, "resume"),
+    ],
+)
+def test_a_creation_of_an_instance_reconciled_before_is_a_resume(
+    reason: str, status: dict[str, Any], trigger: str
+) -> None:
+    assert handled_trigger(reason, {"metadata": {"generation": 3}, "status": status}) == trigger

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,3 +194,72 @@ def test_an_idle_operator_writes_nothing(
         assert _resource_versions(k8s_cluster, k8s_namespace) == before_versions
     finally:
         operator.stop()
+
+
+def _writes_beside_the_status(cluster: KubeCluster, namespace: str) -> dict[str, list[str]]:
+    """Per instance, the writers of anything but its status since kubectl created it, and what
+    it carries under kopf's prefix."""
+    listed = cluster.kubectl("-n", namespace, "get", "rgi", "--show-managed-fields", "-o", "json")
+    found: dict[str, list[str]] = {}
+    for instance in json.loads(listed.stdout)["items"]:
+        metadata = instance["metadata"]
+        writers = [
+            entry["manager"]
+            for entry in metadata["managedFields"]
+            if entry.get("subresource") != "status"
+            and entry["manager"] != "kubectl-client-side-apply"
+        ]
+        kopf_state = [key for key in metadata.get("annotations") or {} if key.startswith("kopf.")]
+        if writers or kopf_state:
+            found[metadata["name"]] = writers + kopf_state
+    return found
+
+
+def test_a_restarted_operator_writes_nothing_to_what_it_reconciled_before(
+    k8s_cluster: KubeCluster, k8s_namespace: str, operator_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """kopf's memory of the last handled spec is in the process, not on the objects: handling an
+    instance writes only its status, and a new process meets each instance as a resume."""
+    first = OperatorProcess(operator_kubeconfig, tmp_path / "first.log", resync_seconds=60).start()
+    try:
+        k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=_instances(INSTANCES))
+        wait_until(
+            lambda: _all_reconciled(k8s_cluster, k8s_namespace), timeout=60, what="all instances"
+        )
+        _wait_for_quiet(first)
+    finally:
+        first.stop()
+    assert _writes_beside_the_status(k8s_cluster, k8s_namespace) == {}
+    # The instances' status may still follow their Deployments; their children must not change.
+    children = {
+        key: version
+        for key, version in _resource_versions(k8s_cluster, k8s_namespace).items()
+        if not key.startswith("RepairGPTInstance/")
+    }
+
+    # Where an earlier version kept kopf's memory: removed by the first handling.
+    legacy = "kopf.repairgpt.io/last-handled-configuration"
+    k8s_cluster.kubectl("-n", k8s_namespace, "annotate", "rgi", "shop-0", f"{legacy}={{}}")
+
+    second = OperatorProcess(
+        operator_kubeconfig, tmp_path / "second.log", resync_seconds=60
+    ).start()
+    try:
+        wait_until(
+            lambda: (
+                second.metric("repairgpt_operator_reconciliations_total", trigger="resume")
+                >= INSTANCES
+            ),
+            timeout=60,
+            what="a resume of every instance",
+        )
+        _wait_for_quiet(second)
+        assert second.metric("repairgpt_operator_reconciliations_total", trigger="create") == 0
+        assert second.metric("repairgpt_operator_child_writes_total") == 0, second.log()[-3000:]
+        after = _resource_versions(k8s_cluster, k8s_namespace)
+        assert {key: after[key] for key in children} == children
+        left = _writes_beside_the_status(k8s_cluster, k8s_namespace)
+        assert legacy not in left.pop("shop-0", []), "the old annotation was kept"
+        assert left == {}
+    finally:
+        second.stop()

@@ -1,0 +1,52 @@
+"""What kopf compares a changed instance against, kept in the operator's memory.
+
+kopf tells a creation from an update (and an update from a no-op) by comparing each object with
+the essence it last handled: spec, labels and annotations. By default it stores that essence in an
+annotation of the object, which costs one PATCH of every instance after every handling, and one
+more watch event to process. Here it stays in memory, keyed by uid. After a restart (or a change of
+leader) the memory is empty and kopf meets every instance as a creation; `handled_trigger` turns
+that back into a resume for an instance that the operator has reconciled before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+
+class MemoryDiffBase(kopf.DiffBaseStorage):
+    """The last handled essence of each object, by uid; nothing is written to the object."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._essences: dict[str, kopf.BodyEssence] = {}
+        self._lock = threading.Lock()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        with self._lock:
+            return self._essences.get(str(body.metadata.uid))
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        with self._lock:
+            self._essences[str(body.metadata.uid)] = essence
+
+    def forget(self, uid: str) -> None:
+        """Drop a deleted object's essence."""
+        with self._lock:
+            self._essences.pop(uid, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._essences)
+
+
+def handled_trigger(reason: str, body: Mapping[str, Any]) -> str:
+    """kopf's reason as the reconciliation's trigger: a "creation" of an instance that already has
+    an observed generation is the first sight of it since the operator started, i.e. a resume."""
+    observed = (body.get("status") or {}).get("observedGeneration")
+    if reason == "create" and observed is not None:
+        return "resume"
+    return reason
