@@ -108,6 +108,16 @@ def test_the_snippet_is_the_sentence_that_matches_the_question(seed_index: Guide
     assert "補正" in japanese.snippet
 
 
+def test_snippets_of_chosen_guides_are_those_the_search_shows(seed_index: GuideIndex) -> None:
+    """Hybrid search ranks without snippets, then asks for those of the guides it shows."""
+    query = "washing machine won't drain, could the hose be kinked?"
+    hits = seed_index.search(query, limit=5)
+    chosen = [hit.guide.id for hit in reversed(hits)] + [10_000_000]  # and an unknown id
+    snippets = seed_index.snippets(query, chosen)
+    assert snippets == {hit.guide.id: hit.snippet for hit in hits}
+    assert any(hit.snippet != hit.guide.summary for hit in hits)
+
+
 def test_scores_are_ranked_from_best_to_worst(seed_index: GuideIndex) -> None:
     scores = [hit.score for hit in seed_index.search("battery replacement", limit=10)]
     assert scores == sorted(scores, reverse=True)

@@ -139,6 +139,13 @@ def analyse(text: str) -> list[str]:
 
 def query_terms(query: str) -> dict[str, float]:
     """Weighted terms of a question: typed words count most, n-grams and synonyms less."""
+    return dict(_query_terms(query))
+
+
+# One search analyses its question up to three times (hybrid check, ranking, snippets), and
+# popular questions come back: the analysis of the recent ones is kept.
+@lru_cache(maxsize=4096)
+def _query_terms(query: str) -> tuple[tuple[str, float], ...]:
     text = normalise(query)
     words, grams, translations = _analyse_normalised(text)
     weights: dict[str, float] = {}
@@ -150,4 +157,4 @@ def query_terms(query: str) -> dict[str, float]:
         weights.setdefault(term, GRAM_WEIGHT)
     for term in _phrase_terms(english_expansions(text)):
         weights.setdefault(term, SYNONYM_WEIGHT)
-    return weights
+    return tuple(weights.items())

@@ -60,6 +60,7 @@ class GuideIndex:
     _bm25f: Bm25f = field(default_factory=Bm25f)
     _device_postings: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _languages: tuple[str, ...] = ()
+    _positions: dict[int, int] = field(default_factory=dict)  # guide id -> entry
 
     @classmethod
     def build(cls, docs: Iterable[GuideDoc]) -> GuideIndex:
@@ -86,6 +87,7 @@ class GuideIndex:
             _bm25f=Bm25f.build(field_counts),
             _device_postings={term: tuple(docs) for term, docs in device_postings.items()},
             _languages=tuple(entry.doc.language for entry in entries),
+            _positions={entry.doc.id: index for index, entry in enumerate(entries)},
         )
 
     def __len__(self) -> int:
@@ -113,12 +115,13 @@ class GuideIndex:
         ranked = self._boosted(scores, terms, allowed, detect_language(query))
         # Ties go to the guide indexed first, so equal scores rank the same way every time.
         best = heapq.nsmallest(limit, ranked, key=lambda item: (-item[0], item[1]))
+        weighted = self._snippet_weights(terms) if snippets else []
         return [
             SearchHit(
                 guide=self._entries[i].doc,
                 score=round(score, 4),
                 snippet=(
-                    self._snippet(self._entries[i], terms)
+                    self._snippet(self._entries[i], weighted)
                     if snippets
                     else self._entries[i].doc.summary
                 ),
@@ -174,12 +177,10 @@ class GuideIndex:
 
     def snippets(self, query: str, guide_ids: Collection[int]) -> dict[int, str]:
         """The best-matching sentence of each of the given guides, as `search` chooses it."""
-        terms = query_terms(query)
-        wanted = set(guide_ids)
+        weighted = self._snippet_weights(query_terms(query))
+        positions = sorted({self._positions[i] for i in guide_ids if i in self._positions})
         return {
-            entry.doc.id: self._snippet(entry, terms)
-            for entry in self._entries
-            if entry.doc.id in wanted
+            self._entries[i].doc.id: self._snippet(self._entries[i], weighted) for i in positions
         }
 
     def allowed_ids(self, **filters: Unpack[Filters]) -> set[int] | None:
@@ -216,20 +217,23 @@ class GuideIndex:
             allowed.add(index)
         return allowed
 
-    def _snippet(self, entry: _DocEntry, terms: dict[str, float]) -> str:
+    def _snippet_weights(self, terms: dict[str, float]) -> list[tuple[str, float]]:
+        """What each of the question's terms adds to a sentence that holds it (its weight times
+        its idf), once per search rather than once per sentence; terms that add nothing are
+        left out."""
+        idf = self._bm25f.idf
+        weighted = ((term, weight * idf.get(term, 0.0)) for term, weight in terms.items())
+        return [(term, value) for term, value in weighted if value]
+
+    def _snippet(self, entry: _DocEntry, weighted: list[tuple[str, float]]) -> str:
         """The summary or step sentence that shares the most query weight with the question."""
         if entry.sentences is None:
             entry.sentences = [
                 (sentence, frozenset(analyse(sentence))) for sentence in _sentences(entry.doc)
             ]
-        idf = self._bm25f.idf
         best, best_score = entry.doc.summary, 0.0
         for sentence, sentence_terms in entry.sentences:
-            score = sum(
-                weight * idf.get(term, 0.0)
-                for term, weight in terms.items()
-                if term in sentence_terms
-            )
+            score = sum(value for term, value in weighted if term in sentence_terms)
             if score > best_score:
                 best, best_score = sentence, score
         return best if len(best) <= 240 else best[:237].rstrip() + "..."
