@@ -35,7 +35,7 @@ from repairgpt_operator.ownership import (
     selector_labels,
 )
 from repairgpt_operator.resources import (
-    desired_children,
+    desired_child_count,
 )
 from repairgpt_operator.retention.status import retention_events
 from repairgpt_operator.rollout.reconcile import RolloutRecord
@@ -88,7 +88,7 @@ def _status_changes(
         now=now_rfc3339(),
         children_synced=children_synced,
         error=outcome.error_message,
-        applied=len(desired_children(instance, outcome.monitoring_missing or frozenset())),
+        applied=desired_child_count(instance, outcome.monitoring_missing or frozenset()),
         backup=backup,
         pods=pods,
         retention=outcome.retention,

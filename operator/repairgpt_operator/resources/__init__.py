@@ -200,14 +200,20 @@ def _served(kind: ChildKind, missing: Kinds) -> bool:
     return (kind.api_version, kind.kind) not in missing
 
 
+def _wanted_kinds(instance: Instance, missing: Kinds) -> list[ChildKind]:
+    return [kind for kind in API_CHILD_KINDS if kind.wanted(instance) and _served(kind, missing)]
+
+
 def desired_children(instance: Instance, missing: Kinds = frozenset()) -> list[dict[str, Any]]:
     """Every child the instance wants now, stamped with its digest, in apply order; kinds in
     `missing` (not served by the cluster) are left out."""
-    return [
-        _stamp(kind.build(instance))  # a fresh build: stamped in place
-        for kind in API_CHILD_KINDS
-        if kind.wanted(instance) and _served(kind, missing)
-    ]
+    # A fresh build: stamped in place.
+    return [_stamp(kind.build(instance)) for kind in _wanted_kinds(instance, missing)]
+
+
+def desired_child_count(instance: Instance, missing: Kinds = frozenset()) -> int:
+    """How many children `desired_children` gives, without building (or hashing) any."""
+    return len(_wanted_kinds(instance, missing))
 
 
 def desired_child(instance: Instance, kind: str, name: str) -> dict[str, Any] | None:
@@ -263,6 +269,7 @@ __all__ = [
     "build_serviceaccount",
     "child_kind",
     "desired_child",
+    "desired_child_count",
     "desired_children",
     "manifest_hash",
     "unwanted_children",

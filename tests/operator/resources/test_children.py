@@ -11,6 +11,7 @@ from repairgpt_operator.instance.drift import needs_apply
 from repairgpt_operator.ownership import APPLIED_HASH_ANNOTATION
 from repairgpt_operator.resources import (
     desired_child,
+    desired_child_count,
     desired_children,
     manifest_hash,
     unwanted_children,
@@ -120,6 +121,17 @@ def _rich_instances() -> list[Any]:
         make_instance({**monitored, **backed_up}),
         make_instance({"monitoring": {"enabled": True, "scrape": "PodMonitor"}}),
     ]
+
+
+def test_the_status_counts_the_children_without_building_them() -> None:
+    monitoring = frozenset({("monitoring.coreos.com/v1", "ServiceMonitor")})
+    counts = set()
+    for instance in _rich_instances():
+        for missing in (frozenset(), monitoring):
+            count = desired_child_count(instance, missing)
+            assert count == len(desired_children(instance, missing))
+            counts.add(count)
+    assert len(counts) > 2
 
 
 def test_the_child_of_a_watch_event_is_built_alone_and_alike() -> None:
