@@ -392,13 +392,17 @@ def measure_idle(
 ) -> dict[str, Any]:
     """Writes, Events and resyncs while nothing changes; the operator's peak RSS."""
     # Idle means settled: the ReplicaSets have created their pods and the Deployment status
-    # changes this causes have reached every instance status.
-    settle_deadline = time.monotonic() + 120
+    # changes this causes have reached every instance status. The controllers create pods at
+    # their client's rate limit (20 per second), which takes a while at a thousand instances.
+    controllers_settled = False
+    settle_deadline = time.monotonic() + max(120.0, 0.5 * count)
     while time.monotonic() < settle_deadline:
         items = _list_instances(kube, namespace)
         if all((i.get("status") or {}).get("replicas") == 2 for i in items):
+            controllers_settled = True
             break
-        time.sleep(1)
+        time.sleep(2)
+    print(f"    controllers settled: {controllers_settled}", flush=True)
     # ... and the operator has worked through what convergence left it: no status refresh
     # waiting, no resync overdue by more than an interval.
     settled = wait_operator_settled(operator, deadline=time.monotonic() + 300)
@@ -422,6 +426,7 @@ def measure_idle(
     due = count * args.idle_seconds / BENCH_RESYNC_SECONDS
     return {
         "idle_started_settled": settled,
+        "idle_controllers_settled": controllers_settled,
         "idle_seconds": args.idle_seconds,
         "idle_resync_interval_seconds": BENCH_RESYNC_SECONDS,
         "idle_resyncs_due": due,
