@@ -38,10 +38,6 @@ class MemoryDiffBase(kopf.DiffBaseStorage):
         with self._lock:
             self._essences.pop(uid, None)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._essences)
-
 
 def handled_trigger(reason: str, body: Mapping[str, Any]) -> str:
     """kopf's reason as the reconciliation's trigger: a "creation" of an instance that already has

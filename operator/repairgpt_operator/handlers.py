@@ -51,7 +51,7 @@ def tune(settings: kopf.OperatorSettings, diffbase: MemoryDiffBase | None = None
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
         prefix=KOPF_STATE_PREFIX
     )
-    settings.persistence.diffbase_storage = diffbase or MemoryDiffBase()
+    settings.persistence.diffbase_storage = MemoryDiffBase() if diffbase is None else diffbase
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # After writing its retry state, kopf waits for the watch to deliver that version before it
     # looks for changes again; on a busy API server the 5 s default runs out and kopf handles

@@ -96,7 +96,14 @@ def test_the_last_handled_spec_is_kept_in_memory_not_written_to_the_object() -> 
     assert storage.fetch(body=body) == {"spec": {"image": "app:1"}}
     assert isinstance(storage, MemoryDiffBase)
     storage.forget("u-1")
-    assert storage.fetch(body=body) is None and len(storage) == 0
+    assert storage.fetch(body=body) is None
+
+
+def test_kopf_keeps_its_memory_in_the_store_the_runtime_forgets_from() -> None:
+    """The runtime drops a deleted instance's essence from the store kopf was given."""
+    settings, store = kopf.OperatorSettings(), MemoryDiffBase()
+    tune(settings, store)
+    assert settings.persistence.diffbase_storage is store
 
 
 @pytest.mark.parametrize(
