@@ -21,6 +21,7 @@ from repairgpt.services.retrieval.analysis import (
 )
 from repairgpt.services.retrieval.bm25f import Bm25f, doc_fields
 from repairgpt.services.retrieval.documents import Filters, GuideDoc, SearchHit
+from repairgpt.services.retrieval.loanwords import LoanwordMatcher
 
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _SAME_LANGUAGE_BOOST = 1.1
@@ -29,6 +30,8 @@ _DEVICE_BOOST = 1.0
 # Within the device name, the model number (13 in iPhone 13, 551 in Roomba 551) is what tells
 # two devices of one family apart.
 _MODEL_NUMBER_WEIGHT = 2.0
+# English words a katakana word may stand for are guesses, like kanji n-grams.
+_LOANWORD_WEIGHT = 0.6
 
 
 def _has_digit(term: str) -> bool:
@@ -61,6 +64,7 @@ class GuideIndex:
     _device_postings: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _languages: tuple[str, ...] = ()
     _positions: dict[int, int] = field(default_factory=dict)  # guide id -> entry
+    _loanwords: LoanwordMatcher = field(default_factory=LoanwordMatcher)
 
     @classmethod
     def build(cls, docs: Iterable[GuideDoc]) -> GuideIndex:
@@ -82,12 +86,14 @@ class GuideIndex:
         for index, entry in enumerate(entries):
             for term in entry.device_terms:
                 device_postings[term].append(index)
+        bm25f = Bm25f.build(field_counts)
         return cls(
             _entries=entries,
-            _bm25f=Bm25f.build(field_counts),
+            _bm25f=bm25f,
             _device_postings={term: tuple(docs) for term, docs in device_postings.items()},
             _languages=tuple(entry.doc.language for entry in entries),
             _positions={entry.doc.id: index for index, entry in enumerate(entries)},
+            _loanwords=LoanwordMatcher.build(bm25f.postings),
         )
 
     def __len__(self) -> int:
@@ -106,13 +112,13 @@ class GuideIndex:
         allowed = self._filter(**filters)
         if not query.strip():
             return self._by_title(allowed, limit)
-        terms = query_terms(query)
+        terms, language = self._terms(query)
         if not terms:
             # Only stop words ("how do I do it?"): nothing to rank, and a listing by title
             # would look like an answer to the question.
             return []
         scores, covered, coverage_total = self._bm25f.score(terms)
-        ranked = self._boosted(scores, terms, allowed, detect_language(query))
+        ranked = self._boosted(scores, terms, allowed, language)
         # Ties go to the guide indexed first, so equal scores rank the same way every time.
         best = heapq.nsmallest(limit, ranked, key=lambda item: (-item[0], item[1]))
         weighted = self._snippet_weights(terms) if snippets else []
@@ -129,6 +135,21 @@ class GuideIndex:
             )
             for score, i in best
         ]
+
+    def _terms(self, query: str) -> tuple[dict[str, float], str]:
+        """The weighted terms of a question and its language; a Japanese question's katakana
+        words bring the English words of the guides they may stand for (`loanwords`), at a
+        guess's weight."""
+        terms, language = query_terms(query), detect_language(query)
+        if language != "ja":
+            return terms, language
+        guesses = {
+            candidate: _LOANWORD_WEIGHT
+            for term in terms
+            for candidate in self._loanwords.candidates(term)
+            if candidate not in terms
+        }
+        return {**terms, **guesses}, language
 
     def _by_title(self, allowed: Collection[int] | None, limit: int) -> list[SearchHit]:
         candidates = range(len(self._entries)) if allowed is None else allowed
@@ -177,7 +198,7 @@ class GuideIndex:
 
     def snippets(self, query: str, guide_ids: Collection[int]) -> dict[int, str]:
         """The best-matching sentence of each of the given guides, as `search` chooses it."""
-        weighted = self._snippet_weights(query_terms(query))
+        weighted = self._snippet_weights(self._terms(query)[0])
         positions = sorted({self._positions[i] for i in guide_ids if i in self._positions})
         return {
             self._entries[i].doc.id: self._snippet(self._entries[i], weighted) for i in positions
