@@ -24,6 +24,9 @@ from repairgpt_operator.restore.view import is_terminal
 from repairgpt_operator.runtime import Runtime
 
 MAX_RETRY_DELAY_SECONDS = 300.0
+# The API pods (not the maintenance page's, nor the Jobs'): the Ready condition says why they
+# are not ready.
+API_POD_SELECTOR = f"{COMPONENT_LABEL}=api"
 
 # kopf keeps its own state (handler progress, the last handled spec) in annotations under this
 # prefix, and leaves every annotation under it out of the old/new comparison. So it must not be
@@ -75,6 +78,7 @@ def tune(settings: kopf.OperatorSettings, diffbase: MemoryDiffBase | None = None
         # Server-side filtering: only the operator's own children travel over the watches.
         settings.watching.label_selectors[kind.api_version, kind.plural] = selector
     settings.watching.label_selectors["batch/v1", "jobs"] = selector
+    settings.watching.label_selectors["v1", "pods"] = f"{selector},{API_POD_SELECTOR}"
 
 
 def runtime_of(memo: kopf.Memo) -> Runtime:
@@ -112,6 +116,7 @@ def remember_instance(event: Mapping[str, Any], body: kopf.Body, memo: kopf.Memo
         registry.forget(namespace, name)
         runtime.diffbase.forget(str(body.metadata.uid))
         runtime.deployments.forget(namespace, name)
+        runtime.pods.forget(namespace, name)
         metrics.INSTANCES.forget(namespace, name)
     else:
         registry.remember(body)
@@ -151,6 +156,17 @@ def _register_child_watch(kind: ChildKind) -> None:
 # One watch per resource type (the API and the maintenance Deployment share one).
 for _kind in {kind.plural: kind for kind in reversed(API_CHILD_KINDS)}.values():
     _register_child_watch(_kind)
+
+
+@kopf.on.event(
+    "", "v1", "pods", labels={MANAGED_BY_LABEL: FIELD_MANAGER, COMPONENT_LABEL: "api"},
+    id="watch-api-pods",
+)  # fmt: skip
+async def on_api_pod_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    """Keep the watch's copies of the API pods, which the Ready condition's reasons read (on the
+    event loop: a dictionary update is all it takes)."""
+    pod = event.get("object") or {}
+    runtime_of(memo).pods.observe(pod, deleted=event.get("type") == "DELETED")
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={MANAGED_BY_LABEL: FIELD_MANAGER}, id="watch-jobs")

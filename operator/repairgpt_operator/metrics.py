@@ -62,6 +62,12 @@ STATUS_WRITES = Counter(
     "changed since it was read and the status was recomputed).",
     ["outcome"],
 )
+API_POD_LISTS = Counter(
+    "repairgpt_operator_api_pod_lists_total",
+    "Lists of an instance's API pods for the reasons of the Ready condition: when the pod watch "
+    "does not hold as many running pods as the API Deployment counts (at start, or while an "
+    "event is on its way).",
+)
 BACKUP_LAST_SUCCESS = Gauge(
     "repairgpt_operator_backup_last_success_timestamp_seconds",
     "Unix time of the newest successful backup of an instance.",

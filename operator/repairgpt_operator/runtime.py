@@ -14,6 +14,7 @@ from repairgpt_operator.backup.job_index import JobIndex
 from repairgpt_operator.diffbase import MemoryDiffBase
 from repairgpt_operator.failover.prober import FailoverProber, failover_enabled
 from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.instance.pods import WatchedPods
 from repairgpt_operator.instance.reconcile import (
     reconcile_child,
     reconcile_instance,
@@ -52,6 +53,7 @@ class Runtime:
         self.verdicts = ChildVerdicts()
         self.jobs = JobIndex()
         self.deployments = WatchedDeployments()
+        self.pods = WatchedPods()
         self.status_refresher = StatusRefresher(self.refresh_status, STATUS_REFRESH_DELAY_SECONDS)
         # Scheduled Jobs are owned by the CronJob, not the instance: matched by their labels.
         self.backup_refresher = StatusRefresher(self.refresh_backup, STATUS_REFRESH_DELAY_SECONDS)
@@ -89,6 +91,7 @@ class Runtime:
             deployments=self.deployments,
             # At start-up (resume) the watches may not have listed every child yet.
             trust_watches=trigger not in ("resume", "create", "update"),
+            pods=self.pods,
         )
         if outcome.namespace_terminating:
             # The namespace controller is deleting the instance with everything else.
@@ -131,7 +134,12 @@ class Runtime:
             return
         kube = self._kube()
         outcome = refresh_status(
-            kube, body, deployment, registry=self.registry, rollout=step == "record"
+            kube,
+            body,
+            deployment,
+            registry=self.registry,
+            rollout=step == "record",
+            pods=self.pods,
         )
         reporting.report(kube, body, "status", outcome)
 

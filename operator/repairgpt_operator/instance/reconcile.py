@@ -26,6 +26,7 @@ from repairgpt_operator.instance.observed import (
     status_patch,
 )
 from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.instance.pods import WatchedPods
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.status_record import write_status
 from repairgpt_operator.instance.status_writer import write_status as write_status_patch
@@ -105,13 +106,15 @@ def reconcile_instance(
     jobs: JobIndex | None = None,
     deployments: WatchedDeployments | None = None,
     trust_watches: bool = False,
+    pods: WatchedPods | None = None,
 ) -> Outcome:
     """Reconcile one instance body (as the API returned it): children first, then status.
 
     `verdicts` and `trust_watches` go to `sync_children`. With `trust_watches`, the Jobs of a
     component are listed only when `jobs` (the Job watch's index) knows of some, and the API
     Deployment that `deployments` holds serves the rollout and the status (it is read only to
-    be compared, when its latest version has not been found in line)."""
+    be compared, when its latest version has not been found in line). `pods`, the pod watch's
+    copies, go to the status write."""
     started = time.monotonic()
     outcome = Outcome()
     try:
@@ -153,6 +156,7 @@ def reconcile_instance(
         known=known,
         registry=registry,
         rollout=rollout,
+        pods=pods,
     )
     return _finished(outcome, started)
 
@@ -174,6 +178,7 @@ def _observe_and_record(
     known: JobsKnown | None,
     registry: InstanceRegistry | None,
     rollout: RolloutRecord | None,
+    pods: WatchedPods | None,
 ) -> None:
     """Observe the backups and the retention of the instance, then write its status (with the
     rollout's record). A `new` instance's components are known from the `children` just
@@ -184,7 +189,15 @@ def _observe_and_record(
     api = children[("Deployment", child_name(instance, "api"))]
     try:
         write_status(
-            kube, instance, body, api, outcome, registry=registry, backup=backup, rollout=rollout
+            kube,
+            instance,
+            body,
+            api,
+            outcome,
+            registry=registry,
+            backup=backup,
+            rollout=rollout,
+            pods=pods,
         )
     except ApiError as error:
         outcome.errors.append(error)
@@ -272,11 +285,12 @@ def refresh_status(
     *,
     registry: InstanceRegistry | None = None,
     rollout: bool = False,
+    pods: WatchedPods | None = None,
 ) -> Outcome:
     """Bring replicas, readiness and phase in the status up to date with the API Deployment,
     leaving the verdict of the last full reconciliation (Reconciled, observedGeneration) alone;
     with `rollout`, record the rollout's progress too (when `rollout_step` says a record is
-    enough)."""
+    enough). `pods`, the pod watch's copies, go to the status write."""
     started = time.monotonic()
     outcome, instance = _parse(instance_body)
     if instance is None:
@@ -292,6 +306,7 @@ def refresh_status(
             children_synced=False,
             registry=registry,
             rollout=record,
+            pods=pods,
         )
     except ApiError as error:
         outcome.errors.append(error)

@@ -19,12 +19,11 @@ from repairgpt_operator.instance.observed import (
     upload_storage_events,
 )
 from repairgpt_operator.instance.outcome import Outcome
+from repairgpt_operator.instance.pods import WatchedPods, running
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.status_writer import write_status as write_status_patch
 from repairgpt_operator.kube import Kube
-from repairgpt_operator.metrics import (
-    INSTANCES,
-)
+from repairgpt_operator.metrics import API_POD_LISTS, INSTANCES
 from repairgpt_operator.monitoring.readiness import (
     monitoring_turned_unready,
     with_monitoring_condition,
@@ -50,15 +49,27 @@ def _monitoring_events(before: list[dict[str, Any]], after: list[dict[str, Any]]
 
 
 def _api_pods_if_not_ready(
-    kube: Kube, instance: Instance, deployment: Mapping[str, Any] | None
+    kube: Kube,
+    instance: Instance,
+    deployment: Mapping[str, Any] | None,
+    watched: WatchedPods | None,
 ) -> list[dict[str, Any]]:
-    """The API pods, read only when some wanted pod is not ready (the status then says why),
-    and once the Deployment has some."""
+    """The API pods, only when some wanted pod is not ready (the status then says why), and
+    once the Deployment has some: the pod watch's copies (`watched`) when it holds as many
+    running pods as the Deployment counts, else a list, which the watch's copies then follow."""
     wanted, current, ready = deployment_counts(deployment)
     if not deployment or wanted == 0 or ready >= wanted or current == 0:
         return []
+    if watched is not None:
+        pods = watched.of(instance.namespace, instance.name)
+        if running(pods) == current:
+            return pods
     selector = label_selector(selector_labels(instance, "api"))
-    return kube.list("v1", "Pod", instance.namespace, label_selector=selector)
+    listed = kube.list("v1", "Pod", instance.namespace, label_selector=selector)
+    API_POD_LISTS.inc()
+    if watched is not None:
+        watched.replace(instance.namespace, instance.name, listed)
+    return listed
 
 
 def _status_changes(
@@ -115,9 +126,11 @@ def write_status(
     registry: InstanceRegistry | None = None,
     backup: BackupObservation | None = None,
     rollout: RolloutRecord | None = None,
+    pods: WatchedPods | None = None,
 ) -> None:
     """Patch the instance status if (and only if) an observed field changed; `rollout` adds the
-    rollout's planned fields to the same write.
+    rollout's planned fields to the same write; `pods`, the pod watch's copies, spare listing
+    the API pods when they agree with the Deployment.
 
     The patch is conditional on the resourceVersion of `body`; when another writer got there
     first, the status is recomputed from a fresh read, so no condition is ever lost. With a
@@ -126,7 +139,7 @@ def write_status(
     """
 
     def write(current: Mapping[str, Any]) -> None:
-        pods = _api_pods_if_not_ready(kube, instance, deployment)
+        api_pods = _api_pods_if_not_ready(kube, instance, deployment, pods)
 
         def changes(latest: Mapping[str, Any]) -> dict[str, Any]:
             return _status_changes(
@@ -136,7 +149,7 @@ def write_status(
                 outcome=outcome,
                 children_synced=children_synced,
                 backup=backup,
-                pods=pods,
+                pods=api_pods,
                 rollout=rollout,
             )
 

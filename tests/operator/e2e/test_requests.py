@@ -14,6 +14,7 @@ import pytest
 from repairgpt_operator.backup.job_index import JobIndex
 from repairgpt_operator.conditions import ROLLOUT_HEALTHY, find_condition
 from repairgpt_operator.instance.model import Instance
+from repairgpt_operator.instance.pods import WatchedPods
 from repairgpt_operator.instance.reconcile import (
     compares_first,
     reconcile_instance,
@@ -177,3 +178,50 @@ def test_the_rollout_progress_of_a_deployment_change_rides_on_the_status_refresh
     assert after is not None
     assert rollout_step(after, deployment) == "none"  # recorded: nothing left to move on
     assert Instance.from_body(after).state.api_image == Instance.from_body(stored).state.api_image
+
+
+def test_the_reasons_of_pods_not_ready_come_from_the_pod_watch_once_it_agrees(
+    kube: CountingKube, k8s_namespace: str
+) -> None:
+    body = _create(kube, k8s_namespace)
+    assert reconcile_instance(kube, body, compare=False).error_message is None
+    pods_path = f"/api/v1/namespaces/{k8s_namespace}/pods"
+    selector = "app.kubernetes.io/instance=shop,app.kubernetes.io/component=api"
+    deadline = time.monotonic() + 60
+    while True:  # both pods exist and the Deployment counts them
+        deployment = kube.get("apps/v1", "Deployment", k8s_namespace, "shop-api")
+        assert deployment is not None
+        live = kube.list("v1", "Pod", k8s_namespace, label_selector=selector)
+        if (deployment.get("status") or {}).get("replicas") == 2 and len(live) == 2:
+            break
+        assert time.monotonic() < deadline, "the pods of the Deployment were not created"
+        time.sleep(0.2)
+    watched = WatchedPods()
+
+    def refreshed_reasons() -> str:
+        stored = kube.get_instance(k8s_namespace, "shop")
+        assert stored is not None
+        kube.requests.clear()
+        assert refresh_status(kube, stored, deployment, pods=watched).error_message is None
+        after = kube.get_instance(k8s_namespace, "shop")
+        assert after is not None
+        ready = find_condition(after["status"]["conditions"], "Ready") or {}
+        return str(ready.get("message"))
+
+    # The watch has seen nothing yet: the pods are listed, and the watch's copies follow.
+    message = refreshed_reasons()
+    assert [verb for verb, path in kube.object_requests() if path == pods_path] == ["GET"]
+    assert sorted(p["metadata"]["name"] for p in watched.of(k8s_namespace, "shop")) == sorted(
+        p["metadata"]["name"] for p in live
+    )
+    for pod in live:
+        assert pod["metadata"]["name"] + ": " in message, message
+    # Now it holds as many running pods as the Deployment counts: nothing is listed, and the
+    # reasons stay the same.
+    assert refreshed_reasons() == message
+    assert not [path for _, path in kube.object_requests() if path == pods_path]
+    # A pod the watch missed (deleted while it reconnected) makes it disagree: listed again.
+    watched.observe({**live[0], "metadata": {**live[0]["metadata"], "name": "gone"}}, deleted=False)
+    refreshed_reasons()
+    assert [verb for verb, path in kube.object_requests() if path == pods_path] == ["GET"]
+    assert "gone" not in {p["metadata"]["name"] for p in watched.of(k8s_namespace, "shop")}
