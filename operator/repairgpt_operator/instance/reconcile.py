@@ -189,16 +189,9 @@ def _observe_and_record(
     api = children[("Deployment", child_name(instance, "api"))]
     try:
         write_status(
-            kube,
-            instance,
-            body,
-            api,
-            outcome,
-            registry=registry,
-            backup=backup,
-            rollout=rollout,
-            pods=pods,
-        )
+            kube, instance, body, api, outcome,
+            registry=registry, backup=backup, rollout=rollout, pods=pods,
+        )  # fmt: skip
     except ApiError as error:
         outcome.errors.append(error)
 
