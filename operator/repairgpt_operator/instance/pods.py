@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from repairgpt_operator.instance.versions import older, resource_version
 from repairgpt_operator.ownership import INSTANCE_LABEL
 
 Key = tuple[str, str]  # namespace, instance name
@@ -56,19 +57,8 @@ def _key(pod: Mapping[str, Any]) -> tuple[Key, str] | None:
     return (str(metadata.get("namespace")), str(instance)), str(metadata.get("name"))
 
 
-def _version(pod: Mapping[str, Any]) -> int | None:
-    value = (pod.get("metadata") or {}).get("resourceVersion")
-    return int(value) if isinstance(value, str) and value.isdigit() else None
-
-
-def _older(version: int | None, than: int | None) -> bool:
-    # resourceVersions are opaque by contract but etcd revisions in practice: compared only
-    # when both are numbers.
-    return version is not None and than is not None and version < than
-
-
 def _entry(pod: Mapping[str, Any]) -> tuple[int | None, bytes]:
-    return _version(pod), json.dumps(slim_pod(pod), separators=(",", ":")).encode()
+    return resource_version(pod), json.dumps(slim_pod(pod), separators=(",", ":")).encode()
 
 
 def running(pods: Iterable[Mapping[str, Any]]) -> int:
@@ -93,7 +83,7 @@ class WatchedPods:
         with self._lock:
             pods = self._pods.setdefault(key, {})
             held = pods.get(name)
-            if held is None or not _older(version, held[0]):
+            if held is None or not older(version, held[0]):
                 if deleted:
                     pods.pop(name, None)
                 else:
@@ -108,7 +98,7 @@ class WatchedPods:
             held = self._pods.get((namespace, instance)) or {}
             for name, entry in listed.items():
                 newer = held.get(name)
-                if newer is not None and _older(entry[0], newer[0]):
+                if newer is not None and older(entry[0], newer[0]):
                     listed[name] = newer
             if listed:
                 self._pods[(namespace, instance)] = listed

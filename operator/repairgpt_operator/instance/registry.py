@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from repairgpt_operator.instance.versions import older, resource_version
+
 Predicate = Callable[[Mapping[str, Any]], bool]
 
 
@@ -50,7 +52,7 @@ class InstanceRegistry:
         metadata = body.get("metadata") or {}
         with self._lock:
             current = self._entries.get((str(metadata.get("namespace")), str(metadata.get("name"))))
-        if current is not None and _is_older(_uid(body), _resource_version(body), current):
+        if current is not None and _is_older(_uid(body), resource_version(body), current):
             return current.body()
         return body
 
@@ -61,7 +63,7 @@ class InstanceRegistry:
         snapshot = trimmed(body)
         metadata = snapshot["metadata"]
         key = (str(metadata.get("namespace")), str(metadata.get("name")))
-        uid, version = _uid(snapshot), _resource_version(snapshot)
+        uid, version = _uid(snapshot), resource_version(snapshot)
         flags = frozenset(name for name, holds in self._flags.items() if holds(snapshot))
         entry = _Entry(json.dumps(snapshot, separators=(",", ":")).encode(), uid, version, flags)
         with self._lock:
@@ -117,17 +119,6 @@ def _uid(body: Mapping[str, Any]) -> str | None:
     return None if uid is None else str(uid)
 
 
-def _resource_version(body: Mapping[str, Any]) -> int | None:
-    value = (body.get("metadata") or {}).get("resourceVersion")
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _is_older(uid: str | None, version: int | None, current: _Entry) -> bool:
-    # resourceVersions are opaque by contract but etcd revisions in practice; compare only
-    # when both are numbers and the uid is the same object.
-    if uid != current.uid:
-        return False
-    return version is not None and current.version is not None and version < current.version
+    # Versions of another object with the same name (deleted and made again) are not compared.
+    return uid == current.uid and older(version, current.version)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from repairgpt_operator.instance.drift import applied_hash
+from repairgpt_operator.instance.versions import as_number, older
 
 ChildKey = tuple[str, str, str]  # kind, namespace, name
 
@@ -33,12 +34,8 @@ def _version(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-def _newer(candidate: str, current: str) -> bool:
-    """Whether resourceVersion `candidate` is not older than `current` (opaque by contract,
-    etcd revisions in practice: compared as numbers when both are)."""
-    if candidate.isdigit() and current.isdigit():
-        return int(candidate) >= int(current)
-    return True
+def _not_older(candidate: str, current: str) -> bool:
+    return not older(as_number(candidate), as_number(current))
 
 
 class ChildVerdicts:
@@ -59,7 +56,7 @@ class ChildVerdicts:
                 self._seen[key] = _Seen(version)
             elif seen.resource_version == version:
                 return seen.verified_hash is not None
-            elif _newer(version, seen.resource_version):
+            elif _not_older(version, seen.resource_version):
                 self._seen[key] = _Seen(version)
             return False
 
@@ -69,7 +66,7 @@ class ChildVerdicts:
         key, version = _key(child), _version(child)
         with self._lock:
             seen = self._seen.get(key)
-            if seen is None or _newer(version, seen.resource_version):
+            if seen is None or _not_older(version, seen.resource_version):
                 self._seen[key] = _Seen(version, applied_hash(dict(manifest)))
 
     def forget(self, kind: str, namespace: str, name: str) -> None:
