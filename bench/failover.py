@@ -30,7 +30,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from harness import OperatorProcess, save_results  # noqa: E402
+from harness import OperatorProcess, save_results, wait_established  # noqa: E402
 from harness import kubectl as kubectl_run  # noqa: E402
 from kubernetes import config as k8s_config  # noqa: E402
 
@@ -183,9 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
                  str(REPO_ROOT / "crds"))  # fmt: skip
-        kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
-                 "crd/repairgptinstances.repairgpt.io", "crd/repairgptrestores.repairgpt.io",
-                 "--timeout=60s")  # fmt: skip
+        wait_established(kubectl, kubeconfig, "repairgptinstances.repairgpt.io",
+                         "repairgptrestores.repairgpt.io")  # fmt: skip
         kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
         print(f"operator log: {log_path}", flush=True)
         operator = OperatorProcess(kubeconfig, namespace, log_path)

@@ -33,6 +33,21 @@ def kubectl(binary: str, kubeconfig: Path, *args: str, stdin: str | None = None)
     return result.stdout
 
 
+def wait_established(binary: str, kubeconfig: Path, *crds: str, timeout: float = 60.0) -> None:
+    """Wait for the named CRDs to be served; asked again while `kubectl wait` fails at once,
+    as it does while a CRD just created has no conditions yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kubectl(binary, kubeconfig, "wait", "--for=condition=Established",
+                    *(f"crd/{name}" for name in crds), f"--timeout={timeout:.0f}s")  # fmt: skip
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 class OperatorProcess:
     """`repairgpt-operator run` for one namespace, logging to a file; ready when /metrics is."""
 

@@ -40,6 +40,7 @@ from kubernetes import watch as k8s_watch  # noqa: E402
 
 import devcluster  # noqa: E402
 from tests.conftest import KubeCluster  # noqa: E402
+from tests.operator.e2e.observe import wait_established  # noqa: E402
 from tests.utils.node import apply, image, operator_manifests, routed_service_url, wait_for  # noqa: E402
 from tests.utils.servers import PostgresServer  # noqa: E402
 from tests.utils.service_load import ServiceLoad  # noqa: E402
@@ -335,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     try:
         cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all")
+        wait_established(cluster)
         cluster.kubectl("apply", "-f", str(REPO_ROOT / "deploy" / "namespace.yaml"),
                         "-f", str(REPO_ROOT / "deploy" / "rbac.yaml"))  # fmt: skip
         operator = operator_manifests(image(cluster, "repairgpt-operator"), 5)

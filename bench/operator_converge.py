@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import OperatorProcess, save_results
+from harness import OperatorProcess, save_results, wait_established
 from harness import kubectl as kubectl_run
 from kubernetes import client as k8s_client
 from kubernetes import watch as k8s_watch
@@ -516,9 +516,8 @@ def main(argv: list[str] | None = None) -> int:
                 kubectl_run(kubectl, kubeconfig, "cordon", node)
         kubectl_run(kubectl, kubeconfig, "apply", "--server-side", "--force-conflicts", "-f",
                  str(REPO_ROOT / "crds"))  # fmt: skip
-        kubectl_run(kubectl, kubeconfig, "wait", "--for=condition=Established",
-                 "crd/repairgptinstances.repairgpt.io", "crd/repairgptrestores.repairgpt.io",
-                 "--timeout=60s")  # fmt: skip
+        wait_established(kubectl, kubeconfig, "repairgptinstances.repairgpt.io",
+                         "repairgptrestores.repairgpt.io")  # fmt: skip
         for count in sizes:
             # The machine is shared, so timings wander: floor and operator alternate over
             # several rounds (fresh namespaces each time) and the median ratio counts.

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 import devcluster
+from tests.operator.e2e.observe import wait_established
 from tests.utils.node import OPERATOR_NAMESPACE, image, operator_manifests
 from tests.utils.servers import PostgresServer, RedisServer, S3Server
 
@@ -231,7 +232,7 @@ def operator_pod(node_cluster: KubeCluster) -> Iterator[str]:
     of its own image under its own ServiceAccount; yields its namespace."""
     cluster = node_cluster
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    wait_established(cluster)
     cluster.kubectl(
         "apply", "-f", str(REPO_ROOT / "deploy" / "namespace.yaml"),
         "-f", str(REPO_ROOT / "deploy" / "rbac.yaml"),

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import KubeCluster
+from tests.operator.e2e.observe import wait_established
 from tests.operator.test_rbac import render_namespaced
 from tests.utils.node import OPERATOR_NAMESPACE, apply, get, image, wait_for
 
@@ -120,7 +121,7 @@ def test_namespaced_operator_serves_its_namespace_and_ignores_another(
             "apply", "--server-side", "--force-conflicts", "-f", "-",
             input=yaml.safe_dump_all(documents),
         )  # fmt: skip
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        wait_established(cluster)
         for namespace in (unwatched, watched):
             apply(cluster, namespace, minimal_instance("shop"))
         cluster.kubectl(

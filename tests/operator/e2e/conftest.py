@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import KubeCluster
+from tests.operator.e2e.observe import wait_established
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 OPERATOR_NAMESPACE = "repairgpt-system"
@@ -43,9 +44,7 @@ def installed_crds(k8s_cluster: KubeCluster) -> None:
             "-f",
             str(REPO_ROOT / f"crds/{kind}.yaml"),
         )
-        k8s_cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{kind}s.repairgpt.io", "--timeout=60s"
-        )
+        wait_established(k8s_cluster, f"{kind}s.repairgpt.io")
 
 
 @pytest.fixture(scope="session")

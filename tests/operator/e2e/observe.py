@@ -16,6 +16,23 @@ class Kubectl(Protocol):
     ) -> Any: ...
 
 
+def wait_established(cluster: Kubectl, *names: str, timeout: float = 60.0) -> None:
+    """Wait for CRDs to be served: those named, or all of them. `kubectl wait` fails at once,
+    rather than waiting, while a CRD just created has no conditions yet ("accessor error:
+    <nil>"): it is asked again until `timeout`."""
+    targets = [f"crd/{name}" for name in names] or ["crd", "--all"]
+    deadline = time.monotonic() + timeout
+    while True:
+        result = cluster.kubectl(
+            "wait", "--for=condition=Established", *targets, f"--timeout={timeout:.0f}s",
+            check=False,
+        )  # fmt: skip
+        if result.returncode == 0:
+            return
+        assert time.monotonic() < deadline, f"{targets} not Established: {result.stderr}"
+        time.sleep(0.5)
+
+
 def get_json(cluster: Kubectl, namespace: str, kind: str, name: str) -> dict[str, Any] | None:
     """The object as JSON, or None when it does not exist."""
     result = cluster.kubectl(

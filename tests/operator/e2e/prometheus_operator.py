@@ -4,11 +4,10 @@ PrometheusRule) in the test cluster, from tools/prometheus-operator-crds/fetch.s
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from tests.operator.e2e.conftest import REPO_ROOT
-from tests.operator.e2e.observe import Kubectl
+from tests.operator.e2e.observe import Kubectl, wait_established
 
 FETCH = REPO_ROOT / "tools" / "prometheus-operator-crds" / "fetch.sh"
 CRD_NAMES = tuple(
@@ -28,23 +27,7 @@ def install(cluster: Kubectl) -> None:
     folder = crd_folder()
     for path in sorted(folder.glob("monitoring.coreos.com_*.yaml")):
         cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
-    for name in CRD_NAMES:
-        wait_established(cluster, name)
-
-
-def wait_established(cluster: Kubectl, name: str, timeout: float = 60.0) -> None:
-    """Wait for a CRD to be served. `kubectl wait` fails at once, rather than waiting, while a
-    CRD just created has no conditions yet ("accessor error: <nil>"): it is asked again."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = cluster.kubectl(
-            "wait", "--for=condition=Established", f"crd/{name}", f"--timeout={timeout:.0f}s",
-            check=False,
-        )  # fmt: skip
-        if result.returncode == 0:
-            return
-        assert time.monotonic() < deadline, f"crd/{name} not Established: {result.stderr}"
-        time.sleep(0.5)
+    wait_established(cluster, *CRD_NAMES)
 
 
 def uninstall(cluster: Kubectl) -> None:

@@ -33,7 +33,13 @@ from tests.operator.e2e.conftest import (
     apply_manifest,
     secret_manifest,
 )
-from tests.operator.e2e.observe import condition, get_json, list_json, wait_until
+from tests.operator.e2e.observe import (
+    condition,
+    get_json,
+    list_json,
+    wait_established,
+    wait_until,
+)
 from tests.utils.node import image
 from tests.utils.servers import PostgresServer, S3Server
 
@@ -356,10 +362,7 @@ def test_restore_crd_is_served_and_its_spec_cannot_change(
 ) -> None:
     crd = REPO_ROOT / "crds" / "repairgptrestore.yaml"
     k8s_cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    k8s_cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/repairgptrestores.repairgpt.io",
-        "--timeout=60s",
-    )  # fmt: skip
+    wait_established(k8s_cluster, "repairgptrestores.repairgpt.io")
     restore: dict[str, Any] = {
         "apiVersion": "repairgpt.io/v1alpha1",
         "kind": "RepairGPTRestore",
