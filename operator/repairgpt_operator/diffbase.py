@@ -11,8 +11,8 @@ that back into a resume for an instance that the operator has reconciled before.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import kopf
 
@@ -24,6 +24,21 @@ class MemoryDiffBase(kopf.DiffBaseStorage):
         super().__init__()
         self._essences: dict[str, kopf.BodyEssence] = {}
         self._lock = threading.Lock()
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        """kopf's essence of `body`, built from only what it keeps: kopf's own build deep-copies
+        the whole body, status and managedFields included, and then drops all but the spec,
+        labels and annotations."""
+        if extra_fields:
+            return super().build(body=body, extra_fields=extra_fields)
+        metadata = body.get("metadata") or {}
+        kept = {key: value for key, value in body.items() if key not in ("metadata", "status")}
+        kept["metadata"] = {
+            key: metadata[key] for key in ("labels", "annotations") if key in metadata
+        }
+        return super().build(body=cast(kopf.Body, kept))
 
     def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
         with self._lock:

@@ -99,6 +99,36 @@ def test_the_last_handled_spec_is_kept_in_memory_not_written_to_the_object() -> 
     assert storage.fetch(body=body) is None
 
 
+def test_the_kept_essence_is_the_one_kopf_builds_from_the_whole_body() -> None:
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    body = kopf.Body(
+        {
+            "apiVersion": "repairgpt.io/v1alpha1",
+            "kind": "RepairGPTInstance",
+            "metadata": {
+                "name": "r", "namespace": "n", "uid": "u-1", "generation": 3,
+                "labels": {"team": "a"},
+                "annotations": {
+                    f"{KOPF_STATE_PREFIX}/kopf-managed": "yes",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    RESTART_ANNOTATION: "t1",
+                },
+                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            },
+            "spec": {"image": "app:1", "replicas": 2},
+            "status": {"observedGeneration": 3, "phase": "Ready"},
+        }
+    )  # fmt: skip
+    reference = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_STATE_PREFIX)
+    essence = settings.persistence.diffbase_storage.build(body=body)
+    assert essence == reference.build(body=body)
+    assert essence == {
+        "spec": {"image": "app:1", "replicas": 2},
+        "metadata": {"labels": {"team": "a"}, "annotations": {RESTART_ANNOTATION: "t1"}},
+    }
+
+
 def test_kopf_keeps_its_memory_in_the_store_the_runtime_forgets_from() -> None:
     """The runtime drops a deleted instance's essence from the store kopf was given."""
     settings, store = kopf.OperatorSettings(), MemoryDiffBase()
