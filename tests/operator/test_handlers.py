@@ -129,6 +129,27 @@ def test_the_kept_essence_is_the_one_kopf_builds_from_the_whole_body() -> None:
     }
 
 
+class _Uncopyable:
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Uncopyable:
+        raise AssertionError("copied")
+
+
+def test_the_essence_is_built_without_copying_the_status_or_managed_fields() -> None:
+    """kopf's own build deep-copies the whole body first; this one copies only what it keeps."""
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    body = kopf.Body(
+        {
+            "metadata": {"name": "r", "uid": "u-1", "managedFields": [_Uncopyable()]},
+            "spec": {"image": "app:1"},
+            "status": {"big": _Uncopyable()},
+        }
+    )
+    with pytest.raises(AssertionError, match="copied"):
+        kopf.AnnotationsDiffBaseStorage(prefix=KOPF_STATE_PREFIX).build(body=body)
+    assert settings.persistence.diffbase_storage.build(body=body) == {"spec": {"image": "app:1"}}
+
+
 def test_kopf_keeps_its_memory_in_the_store_the_runtime_forgets_from() -> None:
     """The runtime drops a deleted instance's essence from the store kopf was given."""
     settings, store = kopf.OperatorSettings(), MemoryDiffBase()
