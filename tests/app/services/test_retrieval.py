@@ -175,3 +175,15 @@ def test_polite_and_plain_japanese_negatives_find_the_same_guide(seed_index: Gui
     assert top_ids(seed_index, "電子レンジが温まりません", limit=1)[0] == (
         "rg-microwave-not-heating-ja"
     )
+
+
+def test_equal_scores_keep_the_order_the_guides_were_indexed_in(seed_docs: list[GuideDoc]) -> None:
+    # Four copies of one guide score the same; the limit cuts through them.
+    guide = next(doc for doc in seed_docs if doc.source_id == "rg-washer-wont-drain-en")
+    copies = [replace(guide, id=guide_id) for guide_id in (50, 20, 40, 30)]
+    index = GuideIndex.build([*seed_docs, *copies])
+    query = "washing machine won't drain water"
+    ranked = [hit.guide.id for hit in index.search(query, limit=10)]
+    assert ranked[:5] == [guide.id, 50, 20, 40, 30]
+    assert [hit.guide.id for hit in index.search(query, limit=3)] == [guide.id, 50, 20]
+    assert len({hit.score for hit in index.search(query, limit=5)}) == 1

@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from repairgpt.services.retrieval.analysis import TRANSLATION_WEIGHT
 from repairgpt.services.retrieval.documents import GuideDoc
 
@@ -32,6 +35,8 @@ _B = {
 }
 _K1 = 1.2
 
+Scores = npt.NDArray[np.float64]
+
 
 def doc_fields(doc: GuideDoc) -> dict[str, str]:
     """The text of each BM25F field of a guide, in the order `FIELD_WEIGHTS` lists them."""
@@ -51,20 +56,31 @@ def doc_fields(doc: GuideDoc) -> dict[str, str]:
 
 
 class LexicalScores(NamedTuple):
-    """BM25F scores of the guides a question reaches, and how much of the question each holds."""
+    """BM25F scores of the guides, in index order, and how much of the question each holds."""
 
-    scores: dict[int, float]
+    scores: Scores
+    # Guides that hold some term of the question: only they are ranked (a score of 0.0 may
+    # still come from a term of weight 0).
+    reached: npt.NDArray[np.bool_]
     # Per guide, the idf-weighted weight of the question's own words it holds, and the total of
     # those words' weights: their ratio is the guide's coverage of the question.
-    covered: dict[int, float]
+    covered: Scores
     coverage_total: float
 
 
 @dataclass(frozen=True)
 class Bm25f:
-    """Postings of saturated, field-weighted term frequencies and the idf of every term."""
+    """Postings of saturated, field-weighted term frequencies and the idf of every term.
 
-    postings: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    The postings of all terms lie end to end in two arrays (guide index, saturated frequency);
+    `spans` says where each term's run starts and ends. A question is scored with one vector
+    operation per term instead of a Python loop over its guides, and a posting costs 12 bytes
+    rather than a tuple of two Python numbers.
+    """
+
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    doc_indexes: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32))
+    saturated: Scores = field(default_factory=lambda: np.zeros(0, np.float64))
     idf: dict[str, float] = field(default_factory=dict)
     n_docs: int = 0
 
@@ -92,26 +108,39 @@ class Bm25f:
             term: math.log(1.0 + (n_docs - len(plist) + 0.5) / (len(plist) + 0.5))
             for term, plist in postings.items()
         }
-        return cls(postings=dict(postings), idf=idf, n_docs=n_docs)
+        spans: dict[str, tuple[int, int]] = {}
+        start = 0
+        for term, plist in postings.items():
+            spans[term] = (start, start + len(plist))
+            start += len(plist)
+        flat = [posting for plist in postings.values() for posting in plist]
+        return cls(
+            spans=spans,
+            doc_indexes=np.fromiter((i for i, _ in flat), dtype=np.int32, count=len(flat)),
+            saturated=np.fromiter((s for _, s in flat), dtype=np.float64, count=len(flat)),
+            idf=idf,
+            n_docs=n_docs,
+        )
 
     def score(self, terms: Mapping[str, float]) -> LexicalScores:
-        """Scores of every document that holds a term of the (weighted) question."""
-        scores: dict[int, float] = defaultdict(float)
-        covered: dict[int, float] = defaultdict(float)
+        """Scores of every document; `reached` marks those that hold a term of the question."""
+        scores = np.zeros(self.n_docs, dtype=np.float64)
+        covered = np.zeros(self.n_docs, dtype=np.float64)
+        reached = np.zeros(self.n_docs, dtype=np.bool_)
         unseen_idf = math.log(1.0 + (self.n_docs + 0.5) / 0.5)
         coverage_total = 0.0
-        postings = self.postings
-        idf = self.idf
         for term, weight in terms.items():
-            plist = postings.get(term)
+            span = self.spans.get(term)
             own_word = weight >= TRANSLATION_WEIGHT
             if own_word:
-                coverage_total += weight * idf.get(term, unseen_idf)
-            if not plist:
+                coverage_total += weight * self.idf.get(term, unseen_idf)
+            if span is None:
                 continue
-            term_weight = weight * idf[term]
-            for doc_index, saturated in plist:
-                scores[doc_index] += term_weight * saturated
-                if own_word:
-                    covered[doc_index] += term_weight
-        return LexicalScores(scores, covered, coverage_total)
+            # A term's run names each guide once, so fancy-indexed += adds once per guide.
+            docs = self.doc_indexes[span[0] : span[1]]
+            term_weight = weight * self.idf[term]
+            scores[docs] += term_weight * self.saturated[span[0] : span[1]]
+            reached[docs] = True
+            if own_word:
+                covered[docs] += term_weight
+        return LexicalScores(scores, reached, covered, coverage_total)

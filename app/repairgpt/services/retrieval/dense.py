@@ -62,4 +62,4 @@ class DenseIndex:
             top = np.argpartition(-chosen, depth - 1)[:depth]
             rows, chosen = rows[top], chosen[top]
         order = np.lexsort((rows, -chosen))
-        return [(int(self.ids[rows[i]]), float(chosen[i])) for i in order]
+        return list(zip(self.ids[rows[order]].tolist(), chosen[order].tolist(), strict=True))

@@ -122,20 +122,20 @@ class HybridIndex:
         if vector is None:
             return self.lexical.search(query, limit=limit, snippets=snippets, **filters)
         # Snippets only for the guides shown, not for the whole depth that is fused.
-        lexical_hits = self.lexical.search(query, limit=depth, snippets=False, **filters)
+        lexical = self.lexical.ranked(query, limit=depth, **filters)
         allowed = self.lexical.allowed_ids(**filters)
         dense_ranked = self.dense.rank(vector, allowed=allowed, depth=depth)
         if weights.method == "scores":
-            lexical_scored = [(hit.guide.id, hit.score) for hit in lexical_hits]
-            fused = fuse_scores(lexical_scored, dense_ranked, weights)
+            fused = fuse_scores(
+                list(zip(lexical.ids, lexical.scores, strict=True)), dense_ranked, weights
+            )
         else:
-            lexical_ids = [hit.guide.id for hit in lexical_hits]
-            fused = fuse(lexical_ids, [guide_id for guide_id, _ in dense_ranked], weights)
+            fused = fuse(lexical.ids, [guide_id for guide_id, _ in dense_ranked], weights)
         shown = fused[:limit]
         chosen = (
             self.lexical.snippets(query, [guide_id for _, guide_id in shown]) if snippets else {}
         )
-        coverage = {hit.guide.id: hit.coverage for hit in lexical_hits}
+        coverage = dict(zip(lexical.ids, lexical.coverage, strict=True))
         hits = []
         for score, guide_id in shown:
             doc = self._docs[guide_id]

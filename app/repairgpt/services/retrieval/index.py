@@ -5,12 +5,14 @@ The index does not touch the database, which keeps ranking identical on SQLite a
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Unpack
+from typing import NamedTuple, Unpack
+
+import numpy as np
+import numpy.typing as npt
 
 from repairgpt.services.retrieval.analysis import (
     analyse,
@@ -19,7 +21,7 @@ from repairgpt.services.retrieval.analysis import (
     query_terms,
     slug,
 )
-from repairgpt.services.retrieval.bm25f import Bm25f, doc_fields
+from repairgpt.services.retrieval.bm25f import Bm25f, Scores, doc_fields
 from repairgpt.services.retrieval.documents import Filters, GuideDoc, SearchHit
 from repairgpt.services.retrieval.loanwords import LoanwordMatcher
 
@@ -32,6 +34,8 @@ _DEVICE_BOOST = 1.0
 _MODEL_NUMBER_WEIGHT = 2.0
 # English words a katakana word may stand for are guesses, like kanji n-grams.
 _LOANWORD_WEIGHT = 0.6
+
+Indexes = npt.NDArray[np.intp] | npt.NDArray[np.int32]
 
 
 def _has_digit(term: str) -> bool:
@@ -46,13 +50,36 @@ def _sentences(doc: GuideDoc) -> list[str]:
     return sentences
 
 
+class Ranked(NamedTuple):
+    """Guides ranked for a question, best first: ids, scores and coverage, as hits show them."""
+
+    ids: list[int]
+    scores: list[float]
+    coverage: list[float]
+
+
+def _top(candidates: Indexes, scores: Scores, limit: int) -> tuple[Indexes, Scores]:
+    """The `limit` best (index, score), best first; ties go to the guide indexed first, so
+    equal scores rank the same way every time."""
+    if candidates.size > limit:
+        # Everything at least as good as the limit-th best score: ties at the edge included.
+        edge = np.partition(scores, candidates.size - limit)[candidates.size - limit]
+        kept = scores >= edge
+        candidates, scores = candidates[kept], scores[kept]
+    order = np.lexsort((candidates, -scores))[:limit]
+    return candidates[order], scores[order]
+
+
 @dataclass
 class _DocEntry:
     doc: GuideDoc
     device_keys: tuple[str, ...]
     device_terms: frozenset[str]
     title_key: str
-    sentences: list[tuple[str, frozenset[str]]] | None = None
+    # Filled the first time a snippet of the guide is chosen: its sentences, and for each term
+    # the sentences (by position) that hold it.
+    sentences: list[str] | None = None
+    sentence_terms: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -61,8 +88,8 @@ class GuideIndex:
 
     _entries: list[_DocEntry] = field(default_factory=list)
     _bm25f: Bm25f = field(default_factory=Bm25f)
-    _device_postings: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    _languages: tuple[str, ...] = ()
+    _device_postings: dict[str, Indexes] = field(default_factory=dict)
+    _languages: npt.NDArray[np.str_] = field(default_factory=lambda: np.zeros(0, np.str_))
     _positions: dict[int, int] = field(default_factory=dict)  # guide id -> entry
     _loanwords: LoanwordMatcher = field(default_factory=LoanwordMatcher)
 
@@ -90,10 +117,12 @@ class GuideIndex:
         return cls(
             _entries=entries,
             _bm25f=bm25f,
-            _device_postings={term: tuple(docs) for term, docs in device_postings.items()},
-            _languages=tuple(entry.doc.language for entry in entries),
+            _device_postings={
+                term: np.asarray(docs, dtype=np.int32) for term, docs in device_postings.items()
+            },
+            _languages=np.asarray([entry.doc.language for entry in entries], dtype=np.str_),
             _positions={entry.doc.id: index for index, entry in enumerate(entries)},
-            _loanwords=LoanwordMatcher.build(bm25f.postings),
+            _loanwords=LoanwordMatcher.build(bm25f.spans),
         )
 
     def __len__(self) -> int:
@@ -117,24 +146,53 @@ class GuideIndex:
             # Only stop words ("how do I do it?"): nothing to rank, and a listing by title
             # would look like an answer to the question.
             return []
-        scores, covered, coverage_total = self._bm25f.score(terms)
-        ranked = self._boosted(scores, terms, allowed, language)
-        # Ties go to the guide indexed first, so equal scores rank the same way every time.
-        best = heapq.nsmallest(limit, ranked, key=lambda item: (-item[0], item[1]))
+        positions, scores, coverage = self._rank(terms, language, limit, allowed)
         weighted = self._snippet_weights(terms) if snippets else []
         return [
             SearchHit(
                 guide=self._entries[i].doc,
-                score=round(score, 4),
+                score=score,
                 snippet=(
                     self._snippet(self._entries[i], weighted)
                     if snippets
                     else self._entries[i].doc.summary
                 ),
-                coverage=round(covered[i] / coverage_total, 3) if coverage_total else 0.0,
+                coverage=share,
             )
-            for score, i in best
+            for i, score, share in zip(positions, scores, coverage, strict=True)
         ]
+
+    def ranked(self, query: str, *, limit: int, **filters: Unpack[Filters]) -> Ranked:
+        """What `search` ranks for a question, without building hits: the guides' ids, scores
+        and coverage, best first (nothing for an empty question or one of stop words only)."""
+        terms, language = self._terms(query)
+        if limit <= 0 or not terms:
+            return Ranked([], [], [])
+        positions, scores, coverage = self._rank(terms, language, limit, self._filter(**filters))
+        return Ranked([self._entries[i].doc.id for i in positions], scores, coverage)
+
+    def _rank(
+        self,
+        terms: dict[str, float],
+        language: str,
+        limit: int,
+        allowed: Collection[int] | None,
+    ) -> tuple[list[int], list[float], list[float]]:
+        """Positions of the best guides, their scores and coverage (rounded as shown)."""
+        lexical = self._bm25f.score(terms)
+        reached = lexical.reached
+        if allowed is not None:
+            reached = reached & self._mask(allowed)
+        candidates = np.flatnonzero(reached)
+        boosted = self._boosted(lexical.scores[candidates], candidates, terms, language)
+        best, best_scores = _top(candidates, boosted, limit)
+        total = lexical.coverage_total
+        shares = (lexical.covered[best] / total).tolist() if total else [0.0] * len(best)
+        return (
+            best.tolist(),
+            [round(score, 4) for score in best_scores.tolist()],
+            [round(share, 3) for share in shares],
+        )
 
     def _terms(self, query: str) -> tuple[dict[str, float], str]:
         """The weighted terms of a question and its language; a Japanese question's katakana
@@ -159,41 +217,40 @@ class GuideIndex:
             for i in ordered[:limit]
         ]
 
+    def _mask(self, allowed: Collection[int]) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(len(self._entries), dtype=np.bool_)
+        mask[np.fromiter(allowed, dtype=np.int64, count=len(allowed))] = True
+        return mask
+
     def _boosted(
         self,
-        scores: dict[int, float],
+        scores: Scores,
+        candidates: Indexes,
         terms: dict[str, float],
-        allowed: Collection[int] | None,
         query_language: str,
-    ) -> list[tuple[float, int]]:
-        """(score, index) of the allowed guides, raised for the question's language and device."""
+    ) -> Scores:
+        """The scores of the candidate guides, raised for the question's language and device."""
+        boosted = np.where(
+            self._languages[candidates] == query_language, scores * _SAME_LANGUAGE_BOOST, scores
+        )
         device_matched, device_total = self._device_matches(terms)
-        languages = self._languages
-        ranked: list[tuple[float, int]] = []
-        for doc_index, score in scores.items():
-            if allowed is not None and doc_index not in allowed:
-                continue
-            if languages[doc_index] == query_language:
-                score *= _SAME_LANGUAGE_BOOST
-            if device_total:
-                score *= 1.0 + _DEVICE_BOOST * device_matched.get(doc_index, 0.0) / device_total
-            ranked.append((score, doc_index))
-        return ranked
+        if device_total:
+            boosted *= 1.0 + _DEVICE_BOOST * device_matched[candidates] / device_total
+        return boosted
 
-    def _device_matches(self, terms: dict[str, float]) -> tuple[dict[int, float], float]:
+    def _device_matches(self, terms: dict[str, float]) -> tuple[Scores, float]:
         """How much of the question's device-name weight each guide's device holds, and the
         total weight of the question's terms that name some device."""
         idf = self._bm25f.idf
-        device_matched: dict[int, float] = defaultdict(float)
+        device_matched = np.zeros(len(self._entries), dtype=np.float64)
         device_total = 0.0
         for term, weight in terms.items():
             holders = self._device_postings.get(term)
-            if holders:
+            if holders is not None:
                 boost = _MODEL_NUMBER_WEIGHT if _has_digit(term) else 1.0
                 device_weight = weight * idf[term] * boost
                 device_total += device_weight
-                for doc_index in holders:
-                    device_matched[doc_index] += device_weight
+                device_matched[holders] += device_weight
         return device_matched, device_total
 
     def snippets(self, query: str, guide_ids: Collection[int]) -> dict[int, str]:
@@ -249,14 +306,24 @@ class GuideIndex:
     def _snippet(self, entry: _DocEntry, weighted: list[tuple[str, float]]) -> str:
         """The summary or step sentence that shares the most query weight with the question."""
         if entry.sentences is None:
-            entry.sentences = [
-                (sentence, frozenset(analyse(sentence))) for sentence in _sentences(entry.doc)
-            ]
+            sentences = _sentences(entry.doc)
+            holders: dict[str, list[int]] = {}
+            for position, sentence in enumerate(sentences):
+                for term in frozenset(analyse(sentence)):
+                    holders.setdefault(term, []).append(position)
+            # Terms first: a search on another thread that sees the sentences sees them too.
+            entry.sentence_terms = holders
+            entry.sentences = sentences
+        # Only the sentences that hold a term of the question score; each adds the terms'
+        # values in the question's order.
+        scores: dict[int, float] = {}
+        for term, value in weighted:
+            for position in entry.sentence_terms.get(term, ()):
+                scores[position] = scores.get(position, 0.0) + value
         best, best_score = entry.doc.summary, 0.0
-        for sentence, sentence_terms in entry.sentences:
-            score = sum(value for term, value in weighted if term in sentence_terms)
-            if score > best_score:
-                best, best_score = sentence, score
+        for position in sorted(scores):
+            if scores[position] > best_score:
+                best, best_score = entry.sentences[position], scores[position]
         return best if len(best) <= 240 else best[:237].rstrip() + "..."
 
     def all_docs(self) -> Sequence[GuideDoc]:
