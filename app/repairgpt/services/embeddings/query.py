@@ -1,15 +1,15 @@
-"""Query vectors for search: an in-process LRU cache, a back-off after the endpoint fails, and
-an optional deadline after which a search goes on with BM25F alone while the vector is still
-computed (and cached) in the background."""
+"""Query vectors for search: an in-process LRU cache, a back-off after the endpoint fails,
+batched calls, and an optional deadline after which a search goes on with BM25F alone while the
+vector is still computed (and cached) in the background."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from repairgpt.core.cooldown import Cooldown
@@ -19,9 +19,13 @@ log = logging.getLogger(__name__)
 
 CACHE_SIZE = 4096
 PROBE_TEXT = "ready"
-# With a deadline: threads that call the endpoint, and how many questions may wait for one
-# (beyond that a search does not queue another call: BM25F alone, reason "busy").
-BACKGROUND_THREADS = 2
+# Threads that call the endpoint. Each call carries every question waiting when it starts, at
+# most BATCH_SIZE of them: alone a question goes at once, and under load one call embeds many
+# (a batch of 16 short questions costs a small CPU model about a third of 16 calls).
+CALLERS = 2
+BATCH_SIZE = 16
+# How many questions may wait for a vector; beyond that a search does not queue another
+# (BM25F alone, reason "busy").
 MAX_PENDING = 64
 
 
@@ -29,9 +33,10 @@ class QueryEmbedder:
     """Embeds search queries; after a failure, answers None until `retry_seconds` have passed,
     so a dead or slow endpoint costs one timeout per back-off period, not one per search.
 
-    With `deadline_seconds`, a search waits at most that long for a vector it does not have;
-    past it the search goes on without one (reason "deadline") and the call, made on a
-    background thread, still fills the cache for the next time the question is asked.
+    Questions not in the cache are embedded by the caller threads, in batches; every search of
+    a question shares its one call. With `deadline_seconds`, a search waits at most that long
+    for its vector; past it the search goes on without one (reason "deadline"), and the call
+    still fills the cache for the next time the question is asked.
     """
 
     def __init__(
@@ -46,13 +51,15 @@ class QueryEmbedder:
     ) -> None:
         self.client = client
         self.deadline_seconds = deadline_seconds or None
-        self._pool: ThreadPoolExecutor | None = None  # started on first use (after a fork)
         self._pending: dict[str, Future[Vectors | None]] = {}
+        self._waiting: deque[str] = deque()  # pending questions that no call carries yet
+        self._callers: list[threading.Thread] = []  # started on first use (after a fork)
         self._cooldown = Cooldown(retry_seconds, clock=clock)
         self._cache_size = cache_size
         self._on_fallback = on_fallback
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
         self.last_error: str | None = None
 
     @property
@@ -73,21 +80,13 @@ class QueryEmbedder:
         if not self.available:
             self.count_fallback("backoff")
             return None
-        if self.deadline_seconds is not None:
-            return self._within_deadline(key, self.deadline_seconds)
-        vector = self._embed_and_remember(key)
-        if vector is None:
-            self.count_fallback("endpoint_error")
-        return vector
-
-    def _within_deadline(self, key: str, deadline: float) -> Vectors | None:
-        """The vector if the background call returns within `deadline`, else None."""
-        future = self._background_call(key)
+        future = self._queued(key)
         if future is None:
             self.count_fallback("busy")
             return None
         try:
-            vector = future.result(timeout=deadline)
+            # Without a deadline the client's own timeout bounds the wait.
+            vector = future.result(timeout=self.deadline_seconds)
         except FutureTimeout:
             self.count_fallback("deadline")
             return None
@@ -95,46 +94,70 @@ class QueryEmbedder:
             self.count_fallback("endpoint_error")
         return vector
 
-    def _background_call(self, key: str) -> Future[Vectors | None] | None:
-        """The call that embeds `key` on a background thread, shared by every search of the same
-        question while it runs; None when MAX_PENDING questions wait already."""
+    def _queued(self, key: str) -> Future[Vectors | None] | None:
+        """The vector to come for `key`, shared by every search of the question until its call
+        returns; None when MAX_PENDING questions wait already."""
         with self._lock:
             future = self._pending.get(key)
             if future is not None:
                 return future
             if len(self._pending) >= MAX_PENDING:
                 return None
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    BACKGROUND_THREADS, thread_name_prefix="query-embeddings"
-                )
-            future = self._pool.submit(self._embed_and_remember, key)
+            future = Future()
             self._pending[key] = future
-        # Outside the lock: a call that has finished already runs the callback at once.
-        future.add_done_callback(lambda _: self._forget_pending(key))
+            self._waiting.append(key)
+            while len(self._callers) < CALLERS:
+                caller = threading.Thread(
+                    target=self._call_in_batches,
+                    name=f"query-embeddings-{len(self._callers)}",
+                    daemon=True,
+                )
+                caller.start()
+                self._callers.append(caller)
+            self._work.notify()
         return future
 
-    def _forget_pending(self, key: str) -> None:
-        with self._lock:
-            self._pending.pop(key, None)
+    def _call_in_batches(self) -> None:
+        """A caller thread: embed what waits, a batch at a time, for as long as the process
+        lives."""
+        while True:
+            with self._lock:
+                while not self._waiting:
+                    self._work.wait()
+                batch = [
+                    self._waiting.popleft() for _ in range(min(BATCH_SIZE, len(self._waiting)))
+                ]
+            try:
+                vectors = self._embed(batch)
+            except Exception:  # noqa: BLE001 - the searches that wait must not wait forever
+                log.exception("query embedding failed")
+                vectors = None
+            self._settle(batch, vectors)
 
-    def _embed_and_remember(self, key: str) -> Vectors | None:
-        vector = self._embed(key)
-        if vector is None:
-            return None
+    def _settle(self, batch: Sequence[str], vectors: Vectors | None) -> None:
+        """Cache the batch's vectors and hand them to the searches that wait (None each when
+        the call failed). Cached and no longer pending in one step: a search in between would
+        queue the question again."""
+        # Copies: a cached row must not keep its whole batch's matrix alive.
+        results = [None if vectors is None else vectors[i].copy() for i in range(len(batch))]
         with self._lock:
-            self._cache[key] = vector
-            if len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return vector
+            futures = [self._pending.pop(key) for key in batch]
+            for key, vector in zip(batch, results, strict=True):
+                if vector is not None:
+                    self._cache[key] = vector
+                    if len(self._cache) > self._cache_size:
+                        self._cache.popitem(last=False)
+        for future, vector in zip(futures, results, strict=True):
+            future.set_result(vector)
 
     def probe(self) -> bool:
         """Embed a fixed text (not cached) to learn whether the endpoint answers."""
-        return self._embed(PROBE_TEXT) is not None
+        return self._embed([PROBE_TEXT]) is not None
 
-    def _embed(self, text: str) -> Vectors | None:
+    def _embed(self, texts: Sequence[str]) -> Vectors | None:
+        """One row per text, or None when the endpoint failed (the back-off starts)."""
         try:
-            vector: Vectors = self.client.embed([text], "query")[0]
+            vectors: Vectors = self.client.embed(texts, "query")
         except EmbeddingsError as exc:
             first = self.last_error is None
             self.last_error = str(exc)
@@ -147,7 +170,7 @@ class QueryEmbedder:
             return None
         self._cooldown.succeeded()
         self.last_error = None
-        return vector
+        return vectors
 
     def count_fallback(self, reason: str) -> None:
         """Report a search answered by BM25F alone (to the metrics)."""
