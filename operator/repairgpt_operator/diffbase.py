@@ -11,17 +11,24 @@ that back into a resume for an instance that the operator has reconciled before.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, cast
 
 import kopf
 
 
 class MemoryDiffBase(kopf.DiffBaseStorage):
-    """The last handled essence of each object, by uid; nothing is written to the object."""
+    """The last handled essence of each object, by uid; nothing is written to the object.
 
-    def __init__(self) -> None:
+    kopf builds an essence at every event of every kind it watches, but compares essences only
+    for kinds that have change handlers. `compared` names those kinds as (apiVersion, kind);
+    an object of another kind (a child, a pod, a Job) gets an empty essence instead of a copy
+    of its spec, and kopf's diff of it is empty too. None: every kind gets its essence.
+    """
+
+    def __init__(self, compared: Collection[tuple[str, str]] | None = None) -> None:
         super().__init__()
+        self._compared = None if compared is None else frozenset(compared)
         self._essences: dict[str, kopf.BodyEssence] = {}
         self._lock = threading.Lock()
 
@@ -33,6 +40,13 @@ class MemoryDiffBase(kopf.DiffBaseStorage):
         labels and annotations."""
         if extra_fields:
             return super().build(body=body, extra_fields=extra_fields)
+        kind = body.get("kind")
+        if (
+            self._compared is not None
+            and kind
+            and (body.get("apiVersion"), kind) not in self._compared
+        ):
+            return cast(kopf.BodyEssence, {})
         metadata = body.get("metadata") or {}
         kept = {key: value for key, value in body.items() if key not in ("metadata", "status")}
         kept["metadata"] = {

@@ -22,7 +22,7 @@ from repairgpt_operator.instance.reconcile import (
 )
 from repairgpt_operator.instance.registry import InstanceRegistry
 from repairgpt_operator.instance.resync import ResyncScheduler
-from repairgpt_operator.instance.spec import API_VERSION
+from repairgpt_operator.instance.spec import API_VERSION, KIND
 from repairgpt_operator.instance.status_refresh import StatusRefresher, slim_deployment
 from repairgpt_operator.instance.verdicts import ChildVerdicts
 from repairgpt_operator.instance.watched import WatchedDeployments
@@ -49,7 +49,8 @@ class Runtime:
     def __init__(self, kube: Callable[[], Kube] = kube_module.shared) -> None:
         self._kube = kube
         self.registry = InstanceRegistry(flags={"failover": failover_enabled})
-        self.diffbase = MemoryDiffBase()
+        # Only the instances have change handlers: kopf compares no other kind's essence.
+        self.diffbase = MemoryDiffBase(compared={(API_VERSION, KIND)})
         self.verdicts = ChildVerdicts()
         self.jobs = JobIndex()
         self.deployments = WatchedDeployments()

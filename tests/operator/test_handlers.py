@@ -13,8 +13,10 @@ from repairgpt_operator.diffbase import MemoryDiffBase, handled_trigger
 from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
 from repairgpt_operator.instance.reconcile import compares_first
+from repairgpt_operator.instance.spec import API_VERSION, KIND
 from repairgpt_operator.rollout.restart import RESTART_ANNOTATION
 from repairgpt_operator.rollout.upgrade import SKIP_ANNOTATION
+from repairgpt_operator.runtime import Runtime
 
 
 def _essence(settings: kopf.OperatorSettings, annotations: dict[str, str]) -> dict[str, Any]:
@@ -148,6 +150,39 @@ def test_the_essence_is_built_without_copying_the_status_or_managed_fields() -> 
     with pytest.raises(AssertionError, match="copied"):
         kopf.AnnotationsDiffBaseStorage(prefix=KOPF_STATE_PREFIX).build(body=body)
     assert settings.persistence.diffbase_storage.build(body=body) == {"spec": {"image": "app:1"}}
+
+
+def test_only_the_instances_essence_is_built() -> None:
+    """kopf builds an essence at every event of every kind it watches and compares only those of
+    kinds with change handlers: a child's would be a deep copy of its spec, thrown away."""
+    store = Runtime().diffbase
+    deployment = kopf.Body(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "r-api", "uid": "u-2", "labels": {"app": "r"}},
+            "spec": {"template": _Uncopyable()},
+        }
+    )
+    assert store.build(body=deployment) == {}
+    instance = kopf.Body(
+        {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": "r", "uid": "u-1", "labels": {"team": "a"}},
+            "spec": {"image": "app:1"},
+        }
+    )
+    assert store.build(body=instance) == {
+        "spec": {"image": "app:1"},
+        "metadata": {"labels": {"team": "a"}},
+    }
+    # Without the list of compared kinds, every kind gets its essence (kopf's behaviour).
+    plain = kopf.Body({**deployment, "spec": {"replicas": 2}})
+    assert MemoryDiffBase().build(body=plain) == {
+        "spec": {"replicas": 2},
+        "metadata": {"labels": {"app": "r"}},
+    }
 
 
 def test_kopf_keeps_its_memory_in_the_store_the_runtime_forgets_from() -> None:
