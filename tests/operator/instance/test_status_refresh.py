@@ -74,6 +74,8 @@ async def test_many_instances_at_once_use_no_more_threads_than_the_concurrency()
             running -= 1
             done.append(name)
 
+    # Threads other tests left (idle ones end on their own) are not this refresher's.
+    before = threading.active_count()
     refresher = StatusRefresher(refresh, delay=0.01, concurrency=3)
     task = asyncio.create_task(refresher.run())
     for index in range(60):
@@ -81,7 +83,7 @@ async def test_many_instances_at_once_use_no_more_threads_than_the_concurrency()
     assert await _until(lambda: len(done) == 60)
     task.cancel()
     assert most <= 3
-    assert threading.active_count() < 20
+    assert threading.active_count() - before < 10
 
 
 def test_an_instance_whose_refresh_still_runs_waits_for_the_next_turn() -> None:

@@ -24,6 +24,8 @@ PROBE_TEXT = "ready"
 # (a batch of 16 short questions costs a small CPU model about a third of 16 calls).
 CALLERS = 2
 BATCH_SIZE = 16
+# A caller thread with nothing to embed for this long ends; the next question starts one again.
+CALLER_IDLE_SECONDS = 10.0
 # How many questions may wait for a vector; beyond that a search does not queue another
 # (BM25F alone, reason "busy").
 MAX_PENDING = 64
@@ -53,7 +55,8 @@ class QueryEmbedder:
         self.deadline_seconds = deadline_seconds or None
         self._pending: dict[str, Future[Vectors | None]] = {}
         self._waiting: deque[str] = deque()  # pending questions that no call carries yet
-        self._callers: list[threading.Thread] = []  # started on first use (after a fork)
+        # Started when questions wait (so after a fork), ended when idle.
+        self._callers: list[threading.Thread] = []
         self._cooldown = Cooldown(retry_seconds, clock=clock)
         self._cache_size = cache_size
         self._on_fallback = on_fallback
@@ -118,12 +121,16 @@ class QueryEmbedder:
         return future
 
     def _call_in_batches(self) -> None:
-        """A caller thread: embed what waits, a batch at a time, for as long as the process
-        lives."""
+        """A caller thread: embed what waits, a batch at a time, until nothing has come for
+        CALLER_IDLE_SECONDS."""
         while True:
             with self._lock:
-                while not self._waiting:
-                    self._work.wait()
+                if not self._waiting:
+                    self._work.wait(CALLER_IDLE_SECONDS)
+                if not self._waiting:
+                    # Under the lock: a question queued from now on starts another caller.
+                    self._callers.remove(threading.current_thread())
+                    return
                 batch = [
                     self._waiting.popleft() for _ in range(min(BATCH_SIZE, len(self._waiting)))
                 ]

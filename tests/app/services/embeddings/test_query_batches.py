@@ -107,3 +107,17 @@ def test_a_failed_call_leaves_every_waiting_search_to_bm25f(
     assert "endpoint_error" in fallbacks
     assert embedder.available is not backs_off
     assert not embedder._pending
+
+
+def test_idle_caller_threads_end_and_the_next_question_starts_them_again(
+    embeddings_server: EmbeddingsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(query, "CALLER_IDLE_SECONDS", 0.05)
+    embedder = QueryEmbedder(EmbeddingsClient(embeddings_config(embeddings_server)))
+    assert embedder(QUESTIONS[0]) is not None
+    callers = list(embedder._callers)
+    assert callers
+    for caller in callers:
+        caller.join(10)
+    assert not any(caller.is_alive() for caller in callers) and not embedder._callers
+    assert embedder(QUESTIONS[1]) is not None
