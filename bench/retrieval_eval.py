@@ -2,8 +2,8 @@
 
 Builds the in-process index from the seed guides ("seed only") and, when the MyFixit corpus is
 present, from the seed guides plus every MyFixit guide ("seed + MyFixit"). Every question set is
-scored on its own, the sets the ranking may be tuned on ('seed', 'myfixit') apart from the
-held-out sets ('holdout', 'holdout_myfixit'). Prints a table and writes
+scored on its own, the sets the ranking may be tuned on ('seed', 'myfixit', 'myfixit_ja') apart
+from the held-out sets ('holdout', 'holdout_myfixit'). Prints a table and writes
 bench/results/retrieval_eval.json.
 
     python bench/retrieval_eval.py [--myfixit-dir ../shared/data/myfixit] [--show-misses]
@@ -46,7 +46,7 @@ RANK_DEPTH = 10
 # Reciprocal rank fusion: the usual constant, and how deep each fused list is read.
 RRF_K = 60
 FUSION_DEPTH = 50
-TUNING_SETS = ("seed", "myfixit")
+TUNING_SETS = ("seed", "myfixit", "myfixit_ja")
 HELD_OUT_SETS = ("holdout", "holdout_myfixit")
 SEED_ONLY = "seed only"
 WITH_MYFIXIT = "seed + MyFixit"

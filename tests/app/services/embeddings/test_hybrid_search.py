@@ -122,10 +122,10 @@ def test_a_dead_endpoint_is_tried_once_per_back_off(
     now[0] += 31
     catalog.snapshot.index.search("fan")
     assert fallbacks == ["backoff", "endpoint_error"]
-    # Japanese questions are ranked by BM25F alone: they never wait for the endpoint.
+    # Japanese questions are fused too: past the back-off they try the endpoint as well.
     now[0] += 31
     assert catalog.snapshot.index.search("ファンの掃除") is not None
-    assert fallbacks == ["backoff", "endpoint_error"]
+    assert fallbacks == ["backoff", "endpoint_error", "endpoint_error"]
 
 
 def test_query_vectors_are_cached(
