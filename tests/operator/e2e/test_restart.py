@@ -88,26 +88,42 @@ def k8s_namespace(k8s_cluster: KubeCluster, k8s_namespace: str) -> Iterator[str]
     )
 
 
+NO_PDBS = {
+    "apiVersion": "v1",
+    "kind": "ResourceQuota",
+    "metadata": {"name": "no-pdbs"},
+    "spec": {"hard": {"count/poddisruptionbudgets.policy": "0"}},
+}
+
+
 def test_operator_killed_mid_reconcile_converges_without_duplicates(
     k8s_cluster: KubeCluster, k8s_namespace: str, operator_kubeconfig: Path, tmp_path: Path
 ) -> None:
+    """The first operator is killed while every instance is half reconciled: a quota refuses
+    their PodDisruptionBudgets, so each has the children applied before it (its Deployment
+    among them) and its handler's retry pending. (A kill timed to the first child written can
+    come after every instance is reconciled: 12 take well under a second.)"""
+    k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=json.dumps(NO_PDBS))
     first = OperatorProcess(operator_kubeconfig, tmp_path / "first.log", resync_seconds=60).start()
     try:
         k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=_instances(INSTANCES))
-        # Kill as soon as the first children appear: most instances are mid-reconcile.
         wait_until(
-            lambda: list_json(
-                k8s_cluster, k8s_namespace, "configmaps", "app.kubernetes.io/name=repairgpt"
+            lambda: (
+                first.metric("repairgpt_operator_reconciliations_total", result="error")
+                >= INSTANCES
             ),
-            timeout=30,
-            what="the first child",
-            interval=0.05,
+            timeout=60,
+            what="a failed reconciliation of every instance",
         )
         first.kill()
     finally:
         first.stop()
     partial = list_json(k8s_cluster, k8s_namespace, "rgi")
-    assert not all(is_reconciled(item) for item in partial), "killed too late to be mid-reconcile"
+    assert not any(is_reconciled(item) for item in partial)
+    assert list_json(k8s_cluster, k8s_namespace, "pdb") == []
+    deployments = list_json(k8s_cluster, k8s_namespace, "deployments")
+    assert len(deployments) == INSTANCES, [d["metadata"]["name"] for d in deployments]
+    k8s_cluster.kubectl("-n", k8s_namespace, "delete", "resourcequota", "no-pdbs")
 
     second = OperatorProcess(
         operator_kubeconfig, tmp_path / "second.log", resync_seconds=60
