@@ -107,10 +107,13 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     first = OperatorProcess(operator_kubeconfig, tmp_path / "first.log", resync_seconds=60).start()
     try:
         k8s_cluster.kubectl("-n", k8s_namespace, "apply", "-f", "-", input=_instances(INSTANCES))
+        # Every instance has had its first pass (a retry comes 5 s after a failure at the
+        # soonest, so 12 failures alone could include a retry before some first pass).
         wait_until(
             lambda: (
                 first.metric("repairgpt_operator_reconciliations_total", result="error")
                 >= INSTANCES
+                and len(list_json(k8s_cluster, k8s_namespace, "deployments")) == INSTANCES
             ),
             timeout=60,
             what="a failed reconciliation of every instance",
@@ -121,8 +124,6 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
     partial = list_json(k8s_cluster, k8s_namespace, "rgi")
     assert not any(is_reconciled(item) for item in partial)
     assert list_json(k8s_cluster, k8s_namespace, "pdb") == []
-    deployments = list_json(k8s_cluster, k8s_namespace, "deployments")
-    assert len(deployments) == INSTANCES, [d["metadata"]["name"] for d in deployments]
     k8s_cluster.kubectl("-n", k8s_namespace, "delete", "resourcequota", "no-pdbs")
 
     second = OperatorProcess(
