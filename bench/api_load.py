@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from harness import cpu_seconds
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -131,12 +132,6 @@ class Result:
     ratio_to_bare: float | None = None
     target: str = ""
     met: bool | None = None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int) -> list[int]:

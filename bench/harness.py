@@ -19,6 +19,12 @@ def free_port() -> int:
         return port
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def kubectl(binary: str, kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
     """Run kubectl and return its output; raise with its error message when it fails."""
     result = subprocess.run(
@@ -104,9 +110,7 @@ class OperatorProcess:
 
     def cpu_seconds(self) -> float:
         """User plus system CPU time the operator process has used so far."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

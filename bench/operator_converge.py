@@ -19,7 +19,11 @@ back after it. For each instance count, in one run:
   requests by the operator (from the API server's own apiserver_request_total, without the
   controllers' status writes of the children, and the Events the operator posted), and the
   resyncs done against those due;
-* the operator's peak RSS (VmHWM).
+* the operator's peak RSS (VmHWM);
+* where the CPU went in the floor's and the operator's windows: the control plane's processes
+  (when the benchmark started the cluster itself), the benchmark's own client and the operator,
+  and how many cores that kept busy. A window that keeps every core busy is bounded by CPU:
+  the operator then shares the machine with the API server it is measured against.
 """
 
 from __future__ import annotations
@@ -38,12 +42,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import OperatorProcess, save_results, wait_established
+from harness import OperatorProcess, cpu_seconds, save_results, wait_established
 from harness import kubectl as kubectl_run
 from kubernetes import client as k8s_client
 from kubernetes import watch as k8s_watch
 
 import devcluster
+from devcluster.controlplane import COMPONENTS as CONTROL_PLANE
+from devcluster.processes import read_pid
 from repairgpt_operator.instance.model import Instance
 from repairgpt_operator.instance.spec import API_VERSION, KIND
 from repairgpt_operator.kube import Kube, load_api_client
@@ -186,6 +192,29 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<value>\
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
+def control_plane_pids(cluster_dir: Path | None) -> dict[str, int]:
+    """The control plane's processes by name, when the benchmark started the cluster."""
+    if cluster_dir is None:
+        return {}
+    pids = {name: read_pid(cluster_dir, name) for name in CONTROL_PLANE}
+    return {name: pid for name, pid in pids.items() if pid}
+
+
+def cpu_sample(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far by the control plane's processes and by this benchmark."""
+    sample = {"benchmark client": time.process_time()}
+    for name, pid in pids.items():
+        try:
+            sample[name] = cpu_seconds(pid)
+        except (OSError, IndexError):
+            continue
+    return sample
+
+
+def cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {name: round(after[name] - before[name], 2) for name in after if name in before}
+
+
 def request_counts(kube: Kube, verbs: set[str] | None = None) -> dict[tuple[str, str, str], float]:
     """Requests so far by (verb, resource, subresource), from the API server's /metrics; only
     `verbs` if given."""
@@ -305,7 +334,13 @@ def operator_idle_writes(
 
 
 def measure_size(
-    kube: Kube, kubectl: str, kubeconfig: Path, run_id: str, count: int, args: argparse.Namespace
+    kube: Kube,
+    kubectl: str,
+    kubeconfig: Path,
+    run_id: str,
+    count: int,
+    args: argparse.Namespace,
+    cpu_pids: dict[str, int],
 ) -> dict[str, Any]:
     """Floor and operator rounds for `count` instances, then the idle window; one result row."""
     rounds: list[dict[str, Any]] = []
@@ -319,8 +354,9 @@ def measure_size(
                 kubectl_run(kubectl, kubeconfig, "create", "namespace", namespace)
                 namespaces.append(namespace)
             print(f"{count} instances, round {index + 1}/{args.rounds}: floor ...", flush=True)
-            floor_sample = request_counts(kube)
+            floor_sample, floor_cpu = request_counts(kube), cpu_sample(cpu_pids)
             floor_seconds = measure_floor(kube, floor_ns, count)
+            floor_cpu = cpu_between(floor_cpu, cpu_sample(cpu_pids))
             floor_requests = requests_between(floor_sample, request_counts(kube))
             if operator is not None:
                 operator.stop()
@@ -328,10 +364,12 @@ def measure_size(
             resync = {"REPAIRGPT_RESYNC_SECONDS": str(BENCH_RESYNC_SECONDS)}
             operator = OperatorProcess(kubeconfig, operator_ns, log_path, env=resync)
             print(f"    operator (log: {log_path}) ...", flush=True)
-            sample = request_counts(kube)
+            sample, window_cpu = request_counts(kube), cpu_sample(cpu_pids)
             cpu_before = operator.cpu_seconds()
             operator_seconds, apply_seconds = measure_operator(kube, operator_ns, count)
             operator_cpu = operator.cpu_seconds() - cpu_before
+            window_cpu = cpu_between(window_cpu, cpu_sample(cpu_pids))
+            window_cpu["operator"] = round(operator_cpu, 2)
             operator_requests = requests_between(sample, request_counts(kube))
             rounds.append(
                 {
@@ -348,6 +386,14 @@ def measure_size(
                     ),
                     "operator_requests": sum(operator_requests.values()),
                     "floor_requests": sum(floor_requests.values()),
+                    "floor_cpu_seconds": round(sum(floor_cpu.values()), 1),
+                    "floor_busy_cores": round(sum(floor_cpu.values()) / floor_seconds, 2),
+                    "operator_window_cpu_seconds": round(sum(window_cpu.values()), 1),
+                    "operator_window_busy_cores": round(
+                        sum(window_cpu.values()) / operator_seconds, 2
+                    ),
+                    "floor_cpu_seconds_by_process": floor_cpu,
+                    "operator_window_cpu_seconds_by_process": window_cpu,
                     # Both include the benchmark's own creation of the instances.
                     "operator_requests_by_kind": operator_requests,
                     "floor_requests_by_kind": floor_requests,
@@ -451,7 +497,11 @@ def print_table(results: list[dict[str, Any]]) -> None:
         ("op CPU s", "operator_cpu_seconds", "{:.1f}"),
         ("op writes", "operator_write_requests", "{:.0f}"),
         ("floor req", "floor_requests", "{:.0f}"),
+        ("floor CPU s", "floor_cpu_seconds", "{:.0f}"),
+        ("floor cores", "floor_busy_cores", "{:.2f}"),
         ("op run req", "operator_requests", "{:.0f}"),
+        ("op run CPU s", "operator_window_cpu_seconds", "{:.0f}"),
+        ("op run cores", "operator_window_busy_cores", "{:.2f}"),
         ("peak RSS MB", "operator_peak_rss_mb", "{:.1f}"),
         ("idle op writes", "idle_operator_writes", "{:.0f}"),
         ("idle ctrl status", "idle_controller_status_writes", "{:.0f}"),
@@ -485,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--instances takes positive counts, e.g. 50 or 50,300,1000")
 
     started_cluster = False
+    cluster_dir: Path | None = None
     kubeconfig = args.kubeconfig or (
         Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
     )
@@ -493,6 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         cluster = devcluster.up(args.cluster_dir)
         kubeconfig, kubectl = cluster.kubeconfig, str(cluster.bin_dir / "kubectl")
         started_cluster = True
+        cluster_dir = args.cluster_dir
     else:
         kubectl = "kubectl"
         bin_dir = devcluster.ensure_binaries()
@@ -522,7 +574,11 @@ def main(argv: list[str] | None = None) -> int:
             # The machine is shared, so timings wander: floor and operator alternate over
             # several rounds (fresh namespaces each time) and the median ratio counts.
             _wait_no_terminating_namespaces(kubectl, kubeconfig)
-            results.append(measure_size(kube, kubectl, kubeconfig, run_id, count, args))
+            results.append(
+                measure_size(
+                    kube, kubectl, kubeconfig, run_id, count, args, control_plane_pids(cluster_dir)
+                )
+            )
             print_table(results)
     finally:
         for node in cordoned:
