@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from repairgpt_operator import metrics
-from repairgpt_operator.diffbase import MemoryDiffBase, handled_trigger
+from repairgpt_operator.diffbase import LeanProgressStorage, MemoryDiffBase, handled_trigger
 from repairgpt_operator.instance.reconcile import compares_first
 from repairgpt_operator.instance.spec import GROUP, PLURAL, RESTORE_HOLD_ANNOTATION, VERSION
 from repairgpt_operator.ownership import (
@@ -51,9 +51,7 @@ def retry_delay(retry: int) -> float:
 def tune(settings: kopf.OperatorSettings, diffbase: MemoryDiffBase | None = None) -> None:
     """kopf's settings: retry state in annotations of our own, the last handled spec in memory
     (`diffbase`), no peering, bounded watches."""
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix=KOPF_STATE_PREFIX
-    )
+    settings.persistence.progress_storage = LeanProgressStorage(prefix=KOPF_STATE_PREFIX)
     settings.persistence.diffbase_storage = MemoryDiffBase() if diffbase is None else diffbase
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # After writing its retry state, kopf waits for the watch to deliver that version before it

@@ -3,13 +3,14 @@ change-triggered reconciliations read the children first."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import kopf
 import pytest
 
 from repairgpt_operator.backup.on_demand import BACKUP_NOW_ANNOTATION
-from repairgpt_operator.diffbase import MemoryDiffBase, handled_trigger
+from repairgpt_operator.diffbase import LeanProgressStorage, MemoryDiffBase, handled_trigger
 from repairgpt_operator.failover.decision import FAILBACK_ANNOTATION
 from repairgpt_operator.handlers import KOPF_STATE_PREFIX, tune
 from repairgpt_operator.instance.reconcile import compares_first
@@ -58,6 +59,42 @@ def test_kopfs_own_state_stays_out_of_the_comparison() -> None:
         f"{KOPF_STATE_PREFIX}/reconcile-on-update": "{}",
     }
     assert "metadata" not in _essence(settings, state)
+
+
+@pytest.mark.parametrize(
+    "essence",
+    [
+        {"spec": {"image": "app:1"}, "metadata": {"labels": {"team": "a"}}},
+        {"spec": {"image": "app:1"}},
+        {"metadata": {"annotations": {f"{KOPF_STATE_PREFIX}/reconcile-on-update": "{}"}}},
+        {"metadata": {"annotations": {f"{KOPF_STATE_PREFIX}/x": "{}", "team": "a"}}},
+        {"spec": {}, "metadata": {"labels": {}, "annotations": {"team": "a"}}},
+        {"spec": {}, "metadata": {"annotations": {}}},
+        {"spec": {}, "metadata": {}},
+        {"spec": {}, "status": {}},
+        {},
+    ],
+)
+def test_the_progress_storage_clears_an_essence_as_kopfs_own(essence: dict[str, Any]) -> None:
+    """The operator's progress storage leaves kopf's comparison as it was: what kopf's own
+    storage takes out of an essence (its retry annotations, empty stanzas) it takes out too, and
+    the essence it was given stays as it was."""
+    settings = kopf.OperatorSettings()
+    tune(settings)
+    storage = settings.persistence.progress_storage
+    assert isinstance(storage, LeanProgressStorage)
+    given = copy.deepcopy(essence)
+    kopfs = kopf.AnnotationsProgressStorage(prefix=KOPF_STATE_PREFIX)
+    assert storage.clear(essence=given) == kopfs.clear(essence=copy.deepcopy(essence))
+    assert given == essence
+
+
+def test_the_progress_storage_copies_no_essence_it_leaves_unchanged() -> None:
+    storage = LeanProgressStorage(prefix=KOPF_STATE_PREFIX)
+    plain: Any = {"spec": {"image": "app:1"}, "metadata": {"annotations": {"team": "a"}}}
+    assert storage.clear(essence=plain) is plain
+    retrying: Any = {"metadata": {"annotations": {f"{KOPF_STATE_PREFIX}/reconcile": "{}"}}}
+    assert storage.clear(essence=retrying) is not retrying
 
 
 @pytest.mark.parametrize(
