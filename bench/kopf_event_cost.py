@@ -6,9 +6,9 @@ At every event of every kind it watches, kopf fetches the object's last handled 
 the new one, strips its own annotations from both (the progress storage's `clear`) and diffs the
 two, even for kinds that have no change handler. The operator's children and API pods are such
 kinds: one instance brings dozens of their events. In process, this times those steps:
-* for an API Deployment and an API pod as the operator builds them, with the essence store the
-  operator uses (only the instances' essences built) against one that builds every kind's, with
-  kopf's own progress storage;
+* for an API Deployment and an API pod as the operator builds them, with the essence store and
+  the progress storage the operator uses (only the instances' essences built) against kopf's
+  own, which build every kind's;
 * for an instance (examples/production.yaml) that kopf has handled before, with the operator's
   progress storage (which copies an essence only when it has something to take out) against
   kopf's own.
@@ -100,7 +100,7 @@ def main() -> int:
     lean = LeanProgressStorage(prefix=KOPF_STATE_PREFIX)
     cases: list[tuple[str, str, MemoryDiffBase, str, kopf.ProgressStorage, dict[str, Any]]] = []
     for kind, body in watched_bodies().items():
-        cases.append((kind, "operator", Runtime().diffbase, "kopf's", kopfs, body))
+        cases.append((kind, "operator", Runtime().diffbase, "operator's", lean, body))
         cases.append((kind, "every kind", MemoryDiffBase(), "kopf's", kopfs, body))
     instance = production_instance()
     for name, progress in (("operator's", lean), ("kopf's", kopfs)):
