@@ -116,7 +116,7 @@ def test_operator_killed_mid_reconcile_converges_without_duplicates(
                 and len(list_json(k8s_cluster, k8s_namespace, "deployments")) == INSTANCES
             ),
             timeout=60,
-            what="a failed reconciliation of every instance",
+            what="a failed reconciliation and a Deployment of every instance",
         )
         first.kill()
     finally:
